@@ -1,0 +1,87 @@
+//! What every pyfod binary shares: the global flags, logging, and how a failure
+//! is reported and turned into an exit code.
+//!
+//! Exit codes follow Nix: 0 success, 1 failure, 2 bad usage (clap), 102 hash
+//! mismatch, 104 a `--check` rebuild that differs.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use pyfod_store::Store;
+
+pub const EXIT_FAILURE: u8 = 1;
+pub const EXIT_HASH_MISMATCH: u8 = 102;
+pub const EXIT_CHECK_MISMATCH: u8 = 104;
+
+/// Flags every pyfod command takes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalArgs {
+    /// The pyfod store [default: $PYFOD_STORE, else $XDG_CACHE_HOME/pyfod]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+
+    /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+impl GlobalArgs {
+    pub fn open_store(&self) -> anyhow::Result<Store> {
+        Ok(Store::open_or_default(self.store.as_deref())?)
+    }
+
+    /// Sets up `tracing` on stderr: warnings by default, more with `-v`.
+    pub fn init_logging(&self) {
+        let level = match (self.quiet, self.verbose) {
+            (true, _) => "error",
+            (false, 0) => "warn",
+            (false, 1) => "info",
+            (false, 2) => "debug",
+            _ => "trace",
+        };
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_target(false)
+            .without_time()
+            .try_init();
+    }
+}
+
+/// Ends a command: an error is printed with its whole cause chain, one cause a
+/// line, and exits 1; success exits with the code the command chose.
+pub fn finish(program: &str, result: anyhow::Result<ExitCode>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("{}", render_error(program, &error));
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// `program: error: what\n  caused by: why\n  caused by: …`
+pub fn render_error(program: &str, error: &anyhow::Error) -> String {
+    let mut out = format!("{program}: error: {error}");
+    for cause in error.chain().skip(1) {
+        out.push_str(&format!("\n  caused by: {cause}"));
+    }
+    out
+}
+
+/// Writes `text` to stdout as it is, ignoring a closed pipe (`pyfod hash | head`),
+/// where `print!` would panic.
+pub fn print_stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}

@@ -1,0 +1,26 @@
+//! The fetch stage: the artifacts a uv.lock needs, downloaded and verified.
+//!
+//! Not built yet: tracked in issue #4. The crate exists so that the
+//! workspace, the `pyfod` command and the `pyfod-fetch` binary have their final
+//! shape; both commands say so and exit 1 rather than pretend.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the fetch stage is not implemented yet (issue #4); this pyfod can only hash trees: `pyfod hash PATH`"
+)]
+pub struct NotImplemented;
+
+/// `pyfod fetch`: accepts any arguments, so that the answer is the same whatever
+/// is passed.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Command {
+    #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<OsString>,
+}
+
+pub fn execute(_command: &Command) -> anyhow::Result<ExitCode> {
+    Err(NotImplemented.into())
+}

@@ -1,0 +1,74 @@
+//! The `pyfod` command: every stage as a subcommand, the tools that work across
+//! stages (`manifest show`, `diff`), and, as the stages land, `pyfod build`, which
+//! runs them in order. This is the only crate that knows the order of the stages.
+
+mod diff;
+mod manifest_show;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pyfod_cli::GlobalArgs;
+
+/// Turn a uv.lock into a bit-reproducible Python venv and its Nix NAR hash
+#[derive(Debug, Parser)]
+#[command(name = "pyfod", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Commands,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Print the NAR SHA-256 of a file, symlink or directory, as Nix computes it
+    Hash(pyfod_hash::Command),
+    /// Show why two trees hash differently: compare two hash manifests or trees
+    Diff(diff::Command),
+    /// Inspect manifests
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
+    /// Download every artifact a uv.lock needs (not implemented yet)
+    Fetch(pyfod_fetch::Command),
+    /// Build sdists and source trees into wheels (not implemented yet)
+    BuildSdist(pyfod_build_sdist::Command),
+    /// Make a venv from wheels (not implemented yet)
+    Install(pyfod_install::Command),
+    /// Remove store references from a tree (not implemented yet)
+    Scrub(pyfod_scrub::Command),
+    /// Run every stage from uv.lock to hash (not implemented yet)
+    Build(BuildCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ManifestCommand {
+    /// Print any stage's manifest as JSON
+    Show {
+        /// The manifest file
+        file: PathBuf,
+    },
+}
+
+/// `pyfod build` arrives with issue #7; until then it says so.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BuildCommand {
+    #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<std::ffi::OsString>,
+}
+
+pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Commands::Hash(command) => pyfod_hash::command::execute(command, &cli.global),
+        Commands::Diff(command) => diff::execute(command, &cli.global),
+        Commands::Manifest(ManifestCommand::Show { file }) => manifest_show::execute(file),
+        Commands::Fetch(command) => pyfod_fetch::execute(command),
+        Commands::BuildSdist(command) => pyfod_build_sdist::execute(command),
+        Commands::Install(command) => pyfod_install::execute(command),
+        Commands::Scrub(command) => pyfod_scrub::execute(command),
+        Commands::Build(_) => anyhow::bail!(
+            "`pyfod build` is not implemented yet (issue #7): it needs the fetch, build-sdist, install and scrub stages; this pyfod can hash trees: `pyfod hash PATH`"
+        ),
+    }
+}

@@ -1,0 +1,9 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = pyfod::Cli::parse();
+    cli.global.init_logging();
+    pyfod_cli::finish("pyfod", pyfod::run(&cli))
+}

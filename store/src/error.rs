@@ -1,0 +1,38 @@
+use std::io;
+use std::path::{Path, PathBuf};
+
+use pyfod_digest::Sha256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot {action} {path}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("reading the data to store failed")]
+    Source(#[source] io::Error),
+    #[error(
+        "content does not match its expected digest\n  expected: sha256:{expected}\n  actual:   sha256:{actual}"
+    )]
+    DigestMismatch { expected: Sha256, actual: Sha256 },
+    #[error(
+        "{path} says this store has layout {found:?}, but this pyfod uses layout {}; point --store at another directory, or delete this one",
+        crate::LAYOUT_VERSION
+    )]
+    Layout { path: PathBuf, found: String },
+    #[error("no store location: pass --store DIR, or set PYFOD_STORE, XDG_CACHE_HOME or HOME")]
+    NoLocation,
+}
+
+impl StoreError {
+    pub(crate) fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
+        StoreError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

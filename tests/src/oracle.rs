@@ -1,0 +1,39 @@
+//! Nix itself, as the judge of NAR hashes.
+
+use std::path::Path;
+use std::process::Command;
+
+/// `nix-hash --type sha256 --base32 PATH` (Nix's base-32; nix-hash 2.8 has no
+/// SRI output), or `None` when nix-hash is not installed. Any other failure
+/// panics with nix-hash's own message.
+pub fn nix_hash(path: &Path) -> Option<String> {
+    let output = match Command::new("nix-hash")
+        .args(["--type", "sha256", "--base32"])
+        .arg(path)
+        .output()
+    {
+        Ok(output) => output,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => panic!("cannot run nix-hash: {e}"),
+    };
+    assert!(
+        output.status.success(),
+        "nix-hash failed on {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(String::from_utf8(output.stdout).unwrap().trim().to_owned())
+}
+
+/// Whether the Nix oracle can run here. When it cannot, the caller should say so
+/// loudly: CI installs it, so a skip there is a broken CI.
+pub fn nix_hash_available() -> bool {
+    Command::new("nix-hash").arg("--version").output().is_ok()
+}
+
+/// Prints the loud skip message the oracle tests use.
+pub fn announce_skip(test: &str) {
+    eprintln!(
+        "\n!!! SKIPPED {test}: `nix-hash` is not installed, so pyfod's NAR hashes are not checked against Nix.\n!!! Install it (Debian: apt-get install nix-bin) to run this test; CI does.\n"
+    );
+}
