@@ -135,3 +135,80 @@ fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     }
     Ok(filled)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    /// A job as the walker would have made it for `path`, then `edit` applied to
+    /// pretend the file was different when listed.
+    fn job_for(path: &Path, edit: impl FnOnce(&mut Job)) -> (Job, Receiver<Piece>) {
+        let meta = path.symlink_metadata().unwrap();
+        let (chunks, receiver) = crossbeam_channel::unbounded();
+        let mut job = Job {
+            index: 0,
+            path: path.to_path_buf(),
+            size: meta.len(),
+            identity: (meta.dev(), meta.ino()),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            record_digest: true,
+            chunks,
+        };
+        edit(&mut job);
+        (job, receiver)
+    }
+
+    fn changed_detail(job: &Job) -> String {
+        match read_file(job, &Budget::new(1 << 20)) {
+            Err(HashError::Changed { detail, .. }) => detail,
+            other => panic!("expected a change to be noticed, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_whole_files_in_chunks_with_their_digest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("f");
+        let data: Vec<u8> = (0..(CHUNK * 2 + 5)).map(|i| i as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let (job, receiver) = job_for(&path, |_| {});
+        let digest = read_file(&job, &Budget::new(1 << 30)).unwrap().unwrap();
+        assert_eq!(digest, Some(Sha256::of(&data)));
+        drop(job);
+        let pieces: Vec<Piece> = receiver.iter().collect();
+        assert_eq!(pieces.len(), 3);
+    }
+
+    #[test]
+    fn a_file_that_shrank_grew_or_was_touched_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("f");
+        std::fs::write(&path, vec![1u8; 1000]).unwrap();
+
+        let (job, _rx) = job_for(&path, |job| job.size = 1010);
+        assert!(changed_detail(&job).contains("ended after 1000"));
+
+        let (job, _rx) = job_for(&path, |job| job.size = 990);
+        assert!(changed_detail(&job).contains("grew past the 990 bytes"));
+
+        let (job, _rx) = job_for(&path, |job| job.mtime.0 -= 10);
+        assert!(changed_detail(&job).contains("modified"));
+
+        let (job, _rx) = job_for(&path, |job| job.identity.1 += 1);
+        assert!(changed_detail(&job).contains("replaced"));
+    }
+
+    #[test]
+    fn the_message_names_the_file_and_what_to_do() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("growing.log");
+        std::fs::write(&path, b"abc").unwrap();
+        let (job, _rx) = job_for(&path, |job| job.size = 1);
+        let error = read_file(&job, &Budget::new(1 << 20))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("growing.log"), "{error}");
+        assert!(error.contains("hash it again"), "{error}");
+    }
+}

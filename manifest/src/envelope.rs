@@ -48,7 +48,7 @@ pub enum DecodeError {
         "manifest schema {found} is no longer read (this pyfod reads {supported}); re-run the stage"
     )]
     OlderSchema { found: u32, supported: u32 },
-    #[error("this is a `{found}` manifest, but a `{expected}` manifest was expected")]
+    #[error("this is the `{found}` stage's manifest, but the `{expected}` stage's was expected")]
     WrongStage { expected: Stage, found: Stage },
     #[error("unknown stage name {0:?} in the manifest header")]
     UnknownStage(String),

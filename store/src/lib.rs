@@ -218,9 +218,11 @@ impl Store {
         file.write_all(manifest)
             .map_err(|e| StoreError::io("write", &manifest_path, e))?;
         drop(file);
-        if let Some(tree) = &tree {
+        if let Some(tree) = tree {
             let to = dir.join("tree");
             fs::rename(tree.path(), &to).map_err(|e| StoreError::io("move", &to, e))?;
+            // The tree now lives inside the staging entry; release its own lock.
+            drop(tree);
         }
         // One syncfs flushes the manifest and every file of the tree; cheaper than a
         // fsync per file and just as durable.

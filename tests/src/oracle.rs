@@ -37,3 +37,19 @@ pub fn announce_skip(test: &str) {
         "\n!!! SKIPPED {test}: `nix-hash` is not installed, so pyfod's NAR hashes are not checked against Nix.\n!!! Install it (Debian: apt-get install nix-bin) to run this test; CI does.\n"
     );
 }
+
+/// The NAR bytes `nix-store --dump PATH` writes, or `None` without Nix.
+pub fn nix_store_dump(path: &Path) -> Option<Vec<u8>> {
+    let output = match Command::new("nix-store").arg("--dump").arg(path).output() {
+        Ok(output) => output,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => panic!("cannot run nix-store: {e}"),
+    };
+    assert!(
+        output.status.success(),
+        "nix-store --dump failed on {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(output.stdout)
+}

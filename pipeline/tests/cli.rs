@@ -1,0 +1,171 @@
+//! The `pyfod` command across stages: manifest show, diff, and the stages still
+//! to come saying so.
+
+use std::fs;
+use std::path::Path;
+
+use assert_cmd::Command;
+
+fn pyfod() -> Command {
+    let mut command = Command::cargo_bin("pyfod").unwrap();
+    command.env_remove("RUST_LOG");
+    command
+}
+
+fn tree(root: &Path, data: &[u8]) {
+    fs::create_dir_all(root.join("lib/site-packages")).unwrap();
+    fs::write(root.join("lib/site-packages/mod.py"), data).unwrap();
+    fs::write(root.join("pyvenv.cfg"), b"home = /usr/bin\n").unwrap();
+}
+
+#[test]
+fn hash_manifest_shows_as_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    tree(&tmp.path().join("venv"), b"print('hi')\n");
+    let manifest = tmp.path().join("hash.manifest");
+    pyfod()
+        .args(["hash", "--manifest"])
+        .arg(&manifest)
+        .arg(tmp.path().join("venv"))
+        .assert()
+        .success();
+    let output = pyfod()
+        .args(["manifest", "show"])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["stage"], "hash");
+    let entries = json["manifest"]["entries"].as_array().unwrap();
+    let paths: Vec<&str> = entries
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "",
+            "lib",
+            "lib/site-packages",
+            "lib/site-packages/mod.py",
+            "pyvenv.cfg"
+        ]
+    );
+    assert_eq!(entries[3]["node"]["regular"]["size"], 12);
+}
+
+#[test]
+fn manifest_show_explains_a_file_that_is_not_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("uv.lock");
+    fs::write(&file, "version = 1\n").unwrap();
+    let output = pyfod()
+        .args(["manifest", "show"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("uv.lock is not a usable manifest"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("caused by: not a pyfod manifest"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn diff_compares_trees_and_manifests_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (old, new) = (tmp.path().join("old"), tmp.path().join("new"));
+    tree(&old, b"print('hi')\n");
+    tree(&new, b"print('hello')\n");
+    fs::write(new.join("lib/added.txt"), b"").unwrap();
+    let old_manifest = tmp.path().join("old.manifest");
+    pyfod()
+        .args(["hash", "--manifest"])
+        .arg(&old_manifest)
+        .arg(&old)
+        .assert()
+        .success();
+
+    for old_side in [old.as_path(), old_manifest.as_path()] {
+        let output = pyfod()
+            .arg("diff")
+            .arg(old_side)
+            .arg(&new)
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            stdout.contains("added    lib/added.txt  (file, 0 bytes)"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("changed  lib/site-packages/mod.py  size 12 -> 15, sha256 "),
+            "{stdout}"
+        );
+        assert!(
+            stdout.ends_with("1 changed, 1 added, 0 removed\n"),
+            "{stdout}"
+        );
+    }
+    pyfod()
+        .args(["diff", "--exit-code"])
+        .arg(&old)
+        .arg(&new)
+        .assert()
+        .code(1);
+    pyfod()
+        .args(["diff", "--exit-code"])
+        .arg(&old)
+        .arg(&old_manifest)
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn stages_not_built_yet_say_so_and_exit_1() {
+    for stage in ["fetch", "build-sdist", "install", "scrub", "build"] {
+        let output = pyfod().args([stage, "--lock", "uv.lock"]).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{stage}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.contains("not implemented yet"), "{stage}: {stderr}");
+    }
+}
+
+#[test]
+fn hash_in_refuses_a_manifest_without_a_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    tree(&tmp.path().join("venv"), b"x");
+    let manifest = tmp.path().join("hash.manifest");
+    pyfod()
+        .args(["hash", "--manifest"])
+        .arg(&manifest)
+        .arg(tmp.path().join("venv"))
+        .assert()
+        .success();
+    let output = pyfod()
+        .args(["hash", "--store"])
+        .arg(tmp.path().join("store"))
+        .arg("--in")
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("is a `hash` manifest"), "{stderr}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    pyfod().args(["hash"]).assert().code(2);
+    pyfod()
+        .args(["hash", "--format", "hex", "."])
+        .assert()
+        .code(2);
+}

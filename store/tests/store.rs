@@ -1,0 +1,254 @@
+//! The store's promises: whole entries or none, under concurrency and kill -9.
+//!
+//! Cross-process cases re-run this test binary as the other process: a test named
+//! `child_*` does its work only when `PYFOD_STORE_CHILD` is set, and is a no-op in
+//! a normal run.
+
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pyfod_digest::Sha256;
+use pyfod_store::{StageKey, Store, StoreError};
+
+const CHILD_ENV: &str = "PYFOD_STORE_CHILD";
+
+fn key(n: u8) -> StageKey {
+    StageKey::new("install", 1, &Sha256::of(&[n]), &Sha256::of(b"options"))
+}
+
+/// A stage output with a tree of many files, so a publish takes a while.
+fn publish_big(store: &Store, key: &StageKey, files: usize) -> pyfod_store::StageEntry {
+    let tree = store.temp_entry().unwrap();
+    fs::create_dir(tree.path()).unwrap();
+    for i in 0..files {
+        fs::write(
+            tree.path().join(format!("file-{i}")),
+            format!("content {i}"),
+        )
+        .unwrap();
+    }
+    store
+        .publish_stage(key, b"manifest bytes", Some(tree))
+        .unwrap()
+}
+
+fn assert_whole(entry: &pyfod_store::StageEntry, files: usize) {
+    assert_eq!(fs::read(&entry.manifest).unwrap(), b"manifest bytes");
+    let tree = entry.tree.as_ref().unwrap();
+    assert_eq!(fs::read_dir(tree).unwrap().count(), files);
+    for i in 0..files {
+        assert_eq!(
+            fs::read_to_string(tree.join(format!("file-{i}"))).unwrap(),
+            format!("content {i}")
+        );
+    }
+}
+
+fn spawn_child(test: &str, store: &Path, extra: &[(&str, &str)]) -> Child {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, store)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in extra {
+        command.env(k, v);
+    }
+    command.spawn().unwrap()
+}
+
+fn tmp_is_empty(store: &Path) -> bool {
+    fs::read_dir(store.join("tmp")).unwrap().count() == 0
+}
+
+#[test]
+fn child_publish() {
+    let Some(root) = std::env::var_os(CHILD_ENV) else {
+        return;
+    };
+    let store = Store::open(Path::new(&root)).unwrap();
+    // Start together: wait for the parent's go-file.
+    let go = Path::new(&root).join("go");
+    while !go.exists() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let entry = publish_big(&store, &key(1), 2000);
+    assert_whole(&entry, 2000);
+}
+
+#[test]
+fn two_processes_publishing_one_key_both_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    Store::open(dir.path()).unwrap();
+    let children: Vec<Child> = (0..2)
+        .map(|_| spawn_child("child_publish", dir.path(), &[]))
+        .collect();
+    fs::write(dir.path().join("go"), b"").unwrap();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "a publishing process failed");
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_whole(&store.stage(&key(1)).unwrap(), 2000);
+    assert!(tmp_is_empty(dir.path()), "the losing copy was left in tmp/");
+}
+
+#[test]
+fn threads_publishing_one_key_all_get_the_same_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let entries: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| scope.spawn(|| publish_big(&store, &key(2), 50)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for entry in &entries {
+        assert_eq!(entry, &entries[0]);
+        assert_whole(entry, 50);
+    }
+    assert!(tmp_is_empty(dir.path()));
+}
+
+/// Writes part of a stage tree and a part of a blob, says so, then waits to be
+/// killed.
+#[test]
+fn child_killed_mid_write() {
+    let Some(root) = std::env::var_os(CHILD_ENV) else {
+        return;
+    };
+    let store = Store::open(Path::new(&root)).unwrap();
+    let tree = store.temp_entry().unwrap();
+    fs::create_dir(tree.path()).unwrap();
+    for i in 0..100 {
+        fs::write(tree.path().join(format!("file-{i}")), b"partial").unwrap();
+    }
+    // A blob whose reader trickles forever.
+    struct Trickle;
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            std::thread::sleep(Duration::from_millis(5));
+            let n = buf.len().min(1024);
+            buf[..n].fill(b'x');
+            Ok(n)
+        }
+    }
+    let slow = Trickle;
+    std::thread::spawn(move || {
+        let _ = store.add_blob(slow, None);
+    });
+    println!("ready");
+    std::thread::sleep(Duration::from_secs(60));
+    drop(tree);
+}
+
+#[test]
+fn a_killed_writer_leaves_nothing_that_looks_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    Store::open(dir.path()).unwrap();
+    let mut child = spawn_child("child_killed_mid_write", dir.path(), &[]);
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !seen.contains("ready") && Instant::now() < deadline {
+        let mut buf = [0u8; 64];
+        let n = stdout.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(
+        seen.contains("ready"),
+        "the child did not start writing: {seen:?}"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    child.kill().unwrap(); // SIGKILL: no destructor runs
+    child.wait().unwrap();
+    assert!(
+        !tmp_is_empty(dir.path()),
+        "the child should have left work behind"
+    );
+
+    // Nothing under blobs/ or stages/, and the next open clears tmp/.
+    let store = Store::open(dir.path()).unwrap();
+    assert!(tmp_is_empty(dir.path()), "dead work was not swept");
+    assert_eq!(
+        fs::read_dir(dir.path().join("blobs/sha256"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(fs::read_dir(dir.path().join("stages")).unwrap().count(), 0);
+    assert!(store.stage(&key(1)).is_none());
+    // And the store works as before.
+    assert_whole(&publish_big(&store, &key(1), 10), 10);
+}
+
+#[test]
+fn a_live_writers_work_is_not_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let work = store.temp_entry().unwrap();
+    fs::create_dir(work.path()).unwrap();
+    fs::write(work.path().join("half"), b"x").unwrap();
+    Store::open(dir.path()).unwrap();
+    assert!(work.path().join("half").exists());
+    drop(work);
+    assert!(tmp_is_empty(dir.path()));
+}
+
+#[test]
+fn blobs_are_verified_before_they_enter() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let digest = store.add_blob(&b"wheel bytes"[..], None).unwrap();
+    assert_eq!(digest, Sha256::of(b"wheel bytes"));
+    assert_eq!(fs::read(store.blob_path(&digest)).unwrap(), b"wheel bytes");
+    assert!(store.has_blob(&digest));
+    // Again: same digest, nothing else appears.
+    store.add_blob(&b"wheel bytes"[..], Some(&digest)).unwrap();
+
+    let wrong = Sha256::of(b"something else");
+    let err = store.add_blob(&b"tampered"[..], Some(&wrong)).unwrap_err();
+    assert!(matches!(err, StoreError::DigestMismatch { expected, .. } if expected == wrong));
+    assert!(err.to_string().contains(&wrong.to_hex()));
+    assert!(!store.has_blob(&Sha256::of(b"tampered")));
+    assert_eq!(
+        fs::read_dir(dir.path().join("blobs/sha256"))
+            .unwrap()
+            .count(),
+        1
+    );
+    assert!(tmp_is_empty(dir.path()));
+}
+
+#[test]
+fn a_store_of_another_layout_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("VERSION"), "99\n").unwrap();
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("layout \"99\""), "{err}");
+}
+
+#[test]
+fn named_locks_serialise_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let order = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        let guard = store.lock("key").unwrap();
+        let handle = scope.spawn(|| {
+            let _second = store.lock("key").unwrap();
+            order.lock().unwrap().push("second");
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        order.lock().unwrap().push("first");
+        drop(guard);
+        handle.join().unwrap();
+    });
+    assert_eq!(*order.lock().unwrap(), ["first", "second"]);
+}
