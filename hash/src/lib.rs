@@ -31,7 +31,7 @@ pub const FORMAT_VERSION: u32 = 1;
 /// The hash stage's options, shared by `pyfod hash`, `pyfod-hash` and `pyfod build`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Options {
-    /// Threads that read files ahead of the hasher [default: twice the cores, 2 to 8]
+    /// Threads that read files ahead of the hasher [default: 3 per core, 4 to 16]
     #[arg(long, value_name = "N")]
     pub jobs: Option<NonZeroUsize>,
 }

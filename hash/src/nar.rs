@@ -18,9 +18,14 @@ fn padding(len: u64) -> usize {
 /// Writes a NAR to `W` token by token. The caller walks the tree in NAR order; the
 /// writer adds the framing. Contents arrive in pieces, so no file is ever held in
 /// memory whole.
+///
+/// Framing and small contents are gathered in a buffer and written in blocks:
+/// a tree of small files is mostly framing, and a write per 8-byte token would
+/// cost more than hashing the bytes.
 #[derive(Debug)]
-pub struct NarWriter<W> {
+pub struct NarWriter<W: Write> {
     out: W,
+    buf: Vec<u8>,
     /// Bytes of the current regular file still to come.
     remaining: u64,
     /// Padding owed after the current file's contents.
@@ -29,13 +34,15 @@ pub struct NarWriter<W> {
 
 impl<W: Write> NarWriter<W> {
     /// Starts an archive: writes the `nix-archive-1` magic.
-    pub fn new(mut out: W) -> io::Result<Self> {
-        write_str(&mut out, b"nix-archive-1")?;
-        Ok(NarWriter {
+    pub fn new(out: W) -> io::Result<Self> {
+        let mut writer = NarWriter {
             out,
+            buf: Vec::with_capacity(BUFFER),
             remaining: 0,
             pending_padding: 0,
-        })
+        };
+        writer.tokens(&[b"nix-archive-1"])?;
+        Ok(writer)
     }
 
     /// Opens a directory node. Entries follow, each between
@@ -69,7 +76,7 @@ impl<W: Write> NarWriter<W> {
             self.tokens(&[b"executable", b""])?;
         }
         self.tokens(&[b"contents"])?;
-        self.out.write_all(&size.to_le_bytes())?;
+        self.buf.extend_from_slice(&size.to_le_bytes());
         self.remaining = size;
         self.pending_padding = padding(size);
         Ok(())
@@ -82,7 +89,13 @@ impl<W: Write> NarWriter<W> {
             ));
         }
         self.remaining -= data.len() as u64;
-        self.out.write_all(data)
+        if data.len() < BUFFER / 4 {
+            self.buf.extend_from_slice(data);
+            self.spill_if_full()
+        } else {
+            self.spill()?;
+            self.out.write_all(data)
+        }
     }
 
     pub fn end_regular(&mut self) -> io::Result<()> {
@@ -92,30 +105,45 @@ impl<W: Write> NarWriter<W> {
                 self.remaining
             )));
         }
-        self.out.write_all(&PADDING[..self.pending_padding])?;
+        self.buf.extend_from_slice(&PADDING[..self.pending_padding]);
         self.pending_padding = 0;
         self.tokens(&[b")"])
     }
 
     /// Finishes the archive and hands back the sink.
     pub fn finish(mut self) -> io::Result<W> {
+        self.spill()?;
         self.out.flush()?;
         Ok(self.out)
     }
 
     fn tokens(&mut self, tokens: &[&[u8]]) -> io::Result<()> {
         for token in tokens {
-            write_str(&mut self.out, token)?;
+            self.buf
+                .extend_from_slice(&(token.len() as u64).to_le_bytes());
+            self.buf.extend_from_slice(token);
+            self.buf
+                .extend_from_slice(&PADDING[..padding(token.len() as u64)]);
         }
+        self.spill_if_full()
+    }
+
+    fn spill_if_full(&mut self) -> io::Result<()> {
+        if self.buf.len() >= BUFFER {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    fn spill(&mut self) -> io::Result<()> {
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
         Ok(())
     }
 }
 
-fn write_str(out: &mut impl Write, s: &[u8]) -> io::Result<()> {
-    out.write_all(&(s.len() as u64).to_le_bytes())?;
-    out.write_all(s)?;
-    out.write_all(&PADDING[..padding(s.len() as u64)])
-}
+/// Bytes gathered before they are written out.
+const BUFFER: usize = 64 * 1024;
 
 #[cfg(test)]
 mod tests {

@@ -1,9 +1,11 @@
-//! Walks a tree in NAR order and hands its files to the readers.
+//! Walks a tree in NAR order and hands its files to the readers in units.
 //!
 //! One thread walks: it lists each directory, sorts the names by their bytes, and
-//! sends the hasher one event per node, in the order the NAR needs them. For each
-//! regular file it also queues a read job, after the event, so that every job a
-//! reader holds belongs to a file the hasher will reach.
+//! groups the nodes, in NAR order, into units. A unit's files are read by one
+//! reader into one buffer, so a tree of many small files costs one hand-over per
+//! unit, not per file; a file larger than a chunk is a unit of its own, streamed.
+//! Each unit goes to the hasher before its read job goes to the readers, so every
+//! job a reader holds belongs to a unit the hasher will reach.
 
 use std::fs::{self, Metadata};
 use std::os::unix::ffi::OsStrExt;
@@ -13,25 +15,27 @@ use std::path::{Path, PathBuf};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::HashError;
-use crate::read::{Job, Piece};
+use crate::read::{CHUNK, FileJob, Job, Piece};
 
-/// Capacity of each file's chunk channel: how far a reader may run ahead within
-/// the file the hasher is on.
-const CHUNKS_IN_FLIGHT: usize = 8;
+/// Capacity of each unit's piece channel: how far a reader may run ahead within
+/// the unit the hasher is on.
+const PIECES_IN_FLIGHT: usize = 8;
+/// Most files in one unit.
+const MAX_UNIT_FILES: usize = 128;
+/// Most nodes in one unit, so a tree of empty directories still flows.
+const MAX_UNIT_NODES: usize = 1024;
 
 /// A node of the tree, in NAR order. `name` is `None` for the root.
 #[derive(Debug)]
-pub(crate) enum Event {
+pub(crate) enum Node {
     DirStart {
         name: Option<Vec<u8>>,
     },
     DirEnd,
     File {
         name: Option<Vec<u8>>,
-        path: PathBuf,
         size: u64,
         executable: bool,
-        data: Receiver<Piece>,
     },
     Symlink {
         name: Option<Vec<u8>>,
@@ -39,11 +43,31 @@ pub(crate) enum Event {
     },
 }
 
+/// Consecutive nodes, and the contents of their regular files, concatenated in
+/// order, arriving on `data` (absent when the unit has no regular file).
+#[derive(Debug)]
+pub(crate) struct Unit {
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) data: Option<UnitData>,
+}
+
+#[derive(Debug)]
+pub(crate) struct UnitData {
+    /// Position among the units that have files: the budget's notion of "ahead".
+    pub(crate) index: u64,
+    /// The first file, to name in an error if the reader vanishes.
+    pub(crate) first_path: PathBuf,
+    pub(crate) pieces: Receiver<Piece>,
+}
+
 pub(crate) struct Walker {
-    pub(crate) events: Sender<Result<Event, HashError>>,
-    pub(crate) jobs: Sender<Job>,
-    pub(crate) record_digests: bool,
-    next_file: u64,
+    units: Sender<Result<Unit, HashError>>,
+    jobs: Sender<Job>,
+    record_digests: bool,
+    next_index: u64,
+    nodes: Vec<Node>,
+    files: Vec<FileJob>,
+    bytes: u64,
 }
 
 struct Frame {
@@ -51,29 +75,43 @@ struct Frame {
     entries: std::vec::IntoIter<(Vec<u8>, Metadata)>,
 }
 
+/// Why the walk stopped early: an error to report, or the hasher went away.
+enum Stop {
+    Error(HashError),
+    Gone,
+}
+
+impl From<HashError> for Stop {
+    fn from(e: HashError) -> Self {
+        Stop::Error(e)
+    }
+}
+
 impl Walker {
     pub(crate) fn new(
-        events: Sender<Result<Event, HashError>>,
+        units: Sender<Result<Unit, HashError>>,
         jobs: Sender<Job>,
         record_digests: bool,
     ) -> Self {
         Walker {
-            events,
+            units,
             jobs,
             record_digests,
-            next_file: 0,
+            next_index: 0,
+            nodes: Vec::new(),
+            files: Vec::new(),
+            bytes: 0,
         }
     }
 
-    /// Walks `root`, sending every node; an error is sent as the last event.
+    /// Walks `root`, sending every node; an error is sent as the last unit.
     pub(crate) fn run(mut self, root: &Path) {
-        if let Err(Some(error)) = self.walk(root) {
-            let _ = self.events.send(Err(error));
+        if let Err(Stop::Error(error)) = self.walk(root).and_then(|()| self.flush()) {
+            let _ = self.units.send(Err(error));
         }
     }
 
-    /// `Err(None)` means the hasher stopped listening.
-    fn walk(&mut self, root: &Path) -> Result<(), Option<HashError>> {
+    fn walk(&mut self, root: &Path) -> Result<(), Stop> {
         let meta = root.symlink_metadata().map_err(|source| HashError::Io {
             action: "read",
             path: root.to_path_buf(),
@@ -89,7 +127,7 @@ impl Walker {
                 }
                 None => {
                     stack.pop();
-                    self.send(Event::DirEnd)?;
+                    self.push(Node::DirEnd)?;
                 }
             }
         }
@@ -102,11 +140,11 @@ impl Walker {
         path: PathBuf,
         meta: &Metadata,
         stack: &mut Vec<Frame>,
-    ) -> Result<(), Option<HashError>> {
+    ) -> Result<(), Stop> {
         let file_type = meta.file_type();
         if file_type.is_dir() {
             let entries = list_dir(&path)?;
-            self.send(Event::DirStart { name })?;
+            self.push(Node::DirStart { name })?;
             stack.push(Frame {
                 dir: path,
                 entries: entries.into_iter(),
@@ -118,28 +156,27 @@ impl Walker {
                 source,
             })?;
             let target = target.into_os_string().into_encoded_bytes();
-            self.send(Event::Symlink { name, target })?;
+            self.push(Node::Symlink { name, target })?;
         } else if file_type.is_file() {
-            let (sender, receiver) = crossbeam_channel::bounded(CHUNKS_IN_FLIGHT);
-            let index = self.next_file;
-            self.next_file += 1;
-            self.send(Event::File {
+            let size = meta.len();
+            if self.bytes + size > CHUNK || self.files.len() == MAX_UNIT_FILES {
+                self.flush()?;
+            }
+            self.nodes.push(Node::File {
                 name,
-                path: path.clone(),
-                size: meta.len(),
+                size,
                 executable: meta.mode() & 0o100 != 0,
-                data: receiver,
-            })?;
-            let job = Job {
-                index,
+            });
+            self.files.push(FileJob {
                 path,
-                size: meta.len(),
+                size,
                 identity: (meta.dev(), meta.ino()),
                 mtime: (meta.mtime(), meta.mtime_nsec()),
-                record_digest: self.record_digests,
-                chunks: sender,
-            };
-            self.jobs.send(job).map_err(|_| None)?;
+            });
+            self.bytes += size;
+            if size > CHUNK {
+                self.flush()?;
+            }
         } else {
             let kind = if file_type.is_socket() {
                 "socket"
@@ -152,13 +189,53 @@ impl Walker {
             } else {
                 "file of unknown type"
             };
-            return Err(Some(HashError::Unsupported { path, kind }));
+            return Err(HashError::Unsupported { path, kind }.into());
         }
         Ok(())
     }
 
-    fn send(&self, event: Event) -> Result<(), Option<HashError>> {
-        self.events.send(Ok(event)).map_err(|_| None)
+    fn push(&mut self, node: Node) -> Result<(), Stop> {
+        self.nodes.push(node);
+        if self.nodes.len() >= MAX_UNIT_NODES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Sends the unit built so far: to the hasher first, then its files to a reader.
+    fn flush(&mut self) -> Result<(), Stop> {
+        if self.nodes.is_empty() {
+            return Ok(());
+        }
+        let nodes = std::mem::take(&mut self.nodes);
+        let files = std::mem::take(&mut self.files);
+        self.bytes = 0;
+        let Some(first) = files.first() else {
+            return self.send(Unit { nodes, data: None });
+        };
+        let (sender, receiver) = crossbeam_channel::bounded(PIECES_IN_FLIGHT);
+        let index = self.next_index;
+        self.next_index += 1;
+        let data = UnitData {
+            index,
+            first_path: first.path.clone(),
+            pieces: receiver,
+        };
+        self.send(Unit {
+            nodes,
+            data: Some(data),
+        })?;
+        let job = Job {
+            index,
+            files,
+            record_digests: self.record_digests,
+            pieces: sender,
+        };
+        self.jobs.send(job).map_err(|_| Stop::Gone)
+    }
+
+    fn send(&self, unit: Unit) -> Result<(), Stop> {
+        self.units.send(Ok(unit)).map_err(|_| Stop::Gone)
     }
 }
 

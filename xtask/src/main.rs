@@ -1,1 +1,71 @@
-fn main() {}
+//! pyfod's developer tasks, in Rust rather than shell:
+//!
+//! - `cargo xtask ci`: what CI checks: formatting, clippy with `-D warnings`, tests.
+//! - `cargo xtask full`: the main job on the bundled example.
+//! - `cargo xtask bench [hash]`: pyfod against the tools it replaces, side by side.
+
+mod bench;
+mod ci;
+mod full;
+mod measure;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <ci | full | bench [hash]>";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["ci"] => ci::run(),
+        ["full"] => full::run(),
+        ["bench"] => bench::run(&[]),
+        ["bench", suites @ ..] => bench::run(suites),
+        ["help" | "--help" | "-h"] => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: xtask lives one level below it.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_path_buf()
+}
+
+/// Runs a command in the workspace root, echoing it, failing on a non-zero exit.
+fn run_step(program: &str, args: &[&str]) -> anyhow::Result<()> {
+    eprintln!("$ {program} {}", args.join(" "));
+    let status = std::process::Command::new(program)
+        .args(args)
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| anyhow::anyhow!("cannot run {program}: {e}"))?;
+    anyhow::ensure!(
+        status.success(),
+        "`{program} {}` failed ({status})",
+        args.join(" ")
+    );
+    Ok(())
+}
+
+/// Builds the release `pyfod` binary and returns its path.
+fn release_pyfod() -> anyhow::Result<PathBuf> {
+    run_step("cargo", &["build", "--release", "--quiet", "-p", "pyfod"])?;
+    Ok(workspace_root().join("target/release/pyfod"))
+}
