@@ -31,8 +31,12 @@ pub fn nix_hash_available() -> bool {
     Command::new("nix-hash").arg("--version").output().is_ok()
 }
 
-/// Prints the loud skip message the oracle tests use.
+/// Prints the loud skip message the oracle tests use; fails instead when
+/// `PYFOD_REQUIRE_ORACLE` is set, as CI sets it, so CI never skips the oracle.
 pub fn announce_skip(test: &str) {
+    if std::env::var_os("PYFOD_REQUIRE_ORACLE").is_some() {
+        panic!("{test}: nix-hash is required (PYFOD_REQUIRE_ORACLE is set) but not installed");
+    }
     eprintln!(
         "\n!!! SKIPPED {test}: `nix-hash` is not installed, so pyfod's NAR hashes are not checked against Nix.\n!!! Install it (Debian: apt-get install nix-bin) to run this test; CI does.\n"
     );
