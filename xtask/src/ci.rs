@@ -1,20 +1,53 @@
 //! The same checks as `.ci/run`, minus the system packages it installs.
 
-use crate::run_step;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, ensure};
+
+use crate::{run_step, workspace_root};
 
 pub fn run() -> anyhow::Result<()> {
     run_step("cargo", &["fmt", "--all", "--", "--check"])?;
     run_step(
         "cargo",
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
+        &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
     )?;
-    run_step("cargo", &["test", "--workspace"])?;
+    test()
+}
+
+/// `cargo test --workspace`, echoed as it runs, then one closing line with the
+/// totals: cargo's own last line is that of whichever test binary ran last,
+/// often a crate's doc tests with nothing in them.
+fn test() -> anyhow::Result<()> {
+    eprintln!("$ cargo test --workspace");
+    let mut child = Command::new("cargo")
+        .args(["test", "--workspace"])
+        .current_dir(workspace_root())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot run cargo test")?;
+    let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(counts) = line.strip_prefix("test result: ") {
+            passed += count(counts, "passed");
+            failed += count(counts, "failed");
+            ignored += count(counts, "ignored");
+        }
+    }
+    let status = child.wait()?;
+    println!("tests: {passed} passed, {failed} failed, {ignored} skipped");
+    ensure!(status.success(), "cargo test failed ({status})");
     Ok(())
+}
+
+/// The number before `word` in `ok. 8 passed; 0 failed; 1 ignored; …`.
+fn count(counts: &str, word: &str) -> u64 {
+    counts
+        .split([';', '.'])
+        .filter_map(|part| part.trim().strip_suffix(word))
+        .find_map(|n| n.trim().parse().ok())
+        .unwrap_or(0)
 }
