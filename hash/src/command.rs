@@ -144,7 +144,7 @@ fn tree_of_manifest(path: &Path, global: &GlobalArgs) -> anyhow::Result<(PathBuf
         .with_context(|| format!("{} is not a usable manifest", path.display()))?;
     let tree = match manifest {
         AnyManifest::Install(m) => m.tree,
-        AnyManifest::Scrub(m) => m.tree,
+        AnyManifest::Scrub(m) => m.tree.ok_or_else(|| anyhow::anyhow!("{} describes a scrub done outside the store (--in-place or --out); hash that directory instead", path.display()))?,
         _ => bail!(
             "{} is a `{}` manifest; `pyfod hash --in` takes the manifest of a stage that makes a tree (install or scrub)",
             path.display(),

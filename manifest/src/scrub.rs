@@ -6,18 +6,29 @@ use crate::{ByteString, Manifest, RelPath, Stage, StoredTree};
 /// a record of every change, enough to put the originals back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScrubManifest {
-    pub tree: StoredTree,
+    /// The scrubbed tree, when it is in the store (`None` for `--in-place` and
+    /// `--out` runs on a directory of the user's).
+    pub tree: Option<StoredTree>,
+    /// `default` or `seed`.
+    pub preset: String,
     /// The Nix store directory references were looked for under (`/nix/store`).
     pub store_dir: String,
+    /// The interpreter prefix replaced by `@python@`, if there was one.
+    pub python_prefix: Option<String>,
     /// Store paths whose hash parts were replaced, sorted.
     pub targets: Vec<String>,
-    /// In tree order, then by offset.
+    /// Store paths exempted with `--keep`, sorted.
+    pub kept: Vec<String>,
+    /// Sorted by path, then offset. Offsets are in the file as it was before.
     pub replacements: Vec<Replacement>,
-    /// Paths deleted (`bin/`, `*.pyc`), sorted.
+    /// Paths deleted (`bin/` and what it held, `*.pyc`), sorted.
     pub removed: Vec<RelPath>,
+    /// Every ELF file, sorted by path, as it was before scrubbing.
     pub elf: Vec<ElfReport>,
-    /// Target hash parts still present after scrubbing.
+    /// Hash parts of known store paths still present after scrubbing.
     pub residuals: Vec<Residual>,
+    /// Rules that did not apply, and why (no `pyvenv.cfg`, …).
+    pub notes: Vec<String>,
 }
 
 impl Manifest for ScrubManifest {
@@ -26,18 +37,22 @@ impl Manifest for ScrubManifest {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Replacement {
+    /// The file, symlink or (for [`ReplacementKind::FileName`]) entry, by its
+    /// path before scrubbing.
     pub path: RelPath,
-    /// Byte offset of the replaced text in the file, symlink target or name.
+    /// Byte offset of the replaced bytes in the file, symlink target or name.
     pub offset: u64,
-    /// The bytes that were there before.
+    /// The bytes that were there: a hash part, or the interpreter prefix.
     pub original: ByteString,
+    /// The store path those bytes belong to.
+    pub store_path: String,
     pub kind: ReplacementKind,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReplacementKind {
-    /// A string in an ELF file's dynamic section (RPATH, RUNPATH, NEEDED).
+    /// In an ELF file's dynamic string table (RPATH, RUNPATH, NEEDED).
     ElfDynamicString,
     /// Anywhere else in a regular file.
     Text,
@@ -47,6 +62,8 @@ pub enum ReplacementKind {
     FileName,
     /// The interpreter prefix in `pyvenv.cfg`, replaced by `@python@`.
     PyvenvCfg,
+    /// The interpreter prefix in another file, replaced by `@python@`.
+    InterpreterPrefix,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +72,7 @@ pub struct ElfReport {
     pub rpath: Vec<ByteString>,
     pub runpath: Vec<ByteString>,
     pub needed: Vec<ByteString>,
-    /// The RPATH/RUNPATH entries that pointed into the store before scrubbing.
+    /// The RPATH/RUNPATH entries that pointed into the store.
     pub store_entries: Vec<ByteString>,
 }
 
@@ -63,6 +80,9 @@ pub struct ElfReport {
 pub struct Residual {
     pub path: RelPath,
     pub offset: u64,
-    pub hash_part: String,
+    /// The store path whose hash part is still there.
+    pub store_path: String,
+    /// Where it is: [`ReplacementKind::Text`] (or `ElfDynamicString`) for file
+    /// contents, `Symlink`, or `FileName`.
     pub kind: ReplacementKind,
 }

@@ -145,13 +145,17 @@ fn install() -> InstallManifest {
 
 fn scrub() -> ScrubManifest {
     ScrubManifest {
-        tree: tree(),
+        tree: Some(tree()),
+        preset: "default".into(),
         store_dir: "/nix/store".into(),
+        python_prefix: Some("/nix/store/00000000000000000000000000000000-python3-3.11.7".into()),
         targets: vec!["/nix/store/00000000000000000000000000000000-libxml2".into()],
+        kept: vec![],
         replacements: vec![Replacement {
             path: RelPath(ByteString(b"lib/\xff odd.so".to_vec())),
             offset: 4096,
             original: ByteString::from("00000000000000000000000000000000"),
+            store_path: "/nix/store/00000000000000000000000000000000-libxml2".into(),
             kind: ReplacementKind::ElfDynamicString,
         }],
         removed: vec![RelPath::from("bin")],
@@ -165,9 +169,10 @@ fn scrub() -> ScrubManifest {
         residuals: vec![Residual {
             path: RelPath::from("x"),
             offset: 1,
-            hash_part: "00000000000000000000000000000000".into(),
+            store_path: "/nix/store/00000000000000000000000000000000-libxml2".into(),
             kind: ReplacementKind::Symlink,
         }],
+        notes: vec!["no pyvenv.cfg".into()],
     }
 }
 

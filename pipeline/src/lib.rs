@@ -36,7 +36,7 @@ pub enum Commands {
     BuildSdist(pyfod_build_sdist::Command),
     /// Make a venv from wheels (not implemented yet)
     Install(pyfod_install::Command),
-    /// Remove store references from a tree (not implemented yet)
+    /// Remove Nix store references and machine paths from a venv tree
     Scrub(pyfod_scrub::Command),
     /// Run every stage from uv.lock to hash (not implemented yet)
     Build(BuildCommand),
@@ -66,7 +66,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Commands::Fetch(command) => pyfod_fetch::execute(command),
         Commands::BuildSdist(command) => pyfod_build_sdist::execute(command),
         Commands::Install(command) => pyfod_install::execute(command),
-        Commands::Scrub(command) => pyfod_scrub::execute(command),
+        Commands::Scrub(command) => pyfod_scrub::command::execute(command, &cli.global),
         Commands::Build(_) => anyhow::bail!(
             "`pyfod build` is not implemented yet (issue #7): it needs the fetch, build-sdist, install and scrub stages; this pyfod can hash trees: `pyfod hash PATH`"
         ),

@@ -18,6 +18,7 @@
 //!   second finds the entry there and drops its own copy. Both succeed.
 
 mod atomic;
+mod copy;
 mod error;
 mod key;
 mod lock;
@@ -29,6 +30,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 pub use atomic::{AtomicFile, sync_dir, write_atomic};
+pub use copy::copy_tree;
 pub use error::StoreError;
 pub use key::StageKey;
 pub use lock::LockGuard;

@@ -3,11 +3,21 @@
 //! - [`random_tree`]: seeded trees full of the cases a NAR must get right (odd
 //!   names, modes, symlinks of every kind, empty files and directories).
 //! - [`venv_like_tree`]: a tree shaped like a real venv, for benchmarks.
+//! - [`nixlike`]: a venv as it looks inside a Nix build, store references and all.
 //! - [`oracle`]: the real Nix tools, found on PATH, for comparing against.
+//! - `fixtures/`: the seed's installPhase as a shell script, the reference for scrub.
 
+pub mod nixlike;
 pub mod oracle;
 mod random;
 mod venv;
 
 pub use random::{TRICKY_NAMES, random_tree};
 pub use venv::{VenvShape, venv_like_tree};
+
+/// `tests/fixtures/<name>` in the source tree.
+pub fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}

@@ -1,0 +1,322 @@
+//! One scrub run, step by step.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::Read;
+use std::ops::Range;
+use std::path::Path;
+
+use pyfod_manifest::{ByteString, RelPath, ScrubManifest};
+use rayon::prelude::*;
+
+use crate::elf::{self, ElfInfo};
+use crate::python;
+use crate::refs::{self, HashPart, Scan, Scanner, StoreRef};
+use crate::residual::{self, Targets};
+use crate::seed;
+use crate::tree::{self, Entry, Kind};
+use crate::{Options, Preset, ScrubError};
+
+const READ_CHUNK: usize = 256 * 1024;
+
+pub(crate) struct Scrub<'a> {
+    pub(crate) root: &'a Path,
+    options: &'a Options,
+    /// `<store dir>/`
+    pub(crate) prefix: Vec<u8>,
+    explicit: Vec<StoreRef>,
+    kept: Vec<StoreRef>,
+}
+
+/// What the first pass learnt about one entry.
+#[derive(Debug, Default)]
+pub(crate) struct EntryScan {
+    pub(crate) name: Scan,
+    /// File contents or symlink target.
+    pub(crate) body: Option<Scan>,
+    pub(crate) elf: Option<ElfInfo>,
+}
+
+impl<'a> Scrub<'a> {
+    pub(crate) fn new(root: &'a Path, options: &'a Options) -> Result<Self, ScrubError> {
+        if options.preset == Preset::Seed {
+            let misplaced = [
+                (!options.refs.is_empty(), "--ref"),
+                (!options.refs_from.is_empty(), "--refs-from"),
+                (!options.keep.is_empty(), "--keep"),
+                (options.python_everywhere, "--python-everywhere"),
+                (options.keep_bin, "--keep-bin"),
+                (options.keep_pyc, "--keep-pyc"),
+            ];
+            if let Some((_, flag)) = misplaced.into_iter().find(|(set, _)| *set) {
+                return Err(ScrubError::SeedFlag { flag });
+            }
+        }
+        let store_dir = options.store_dir.trim_end_matches('/');
+        let parse = |flag, text: &String| {
+            StoreRef::parse(store_dir, text).ok_or_else(|| ScrubError::NotAStorePath {
+                flag,
+                text: text.clone(),
+                store_dir: store_dir.to_owned(),
+            })
+        };
+        let mut explicit: Vec<StoreRef> = options
+            .refs
+            .iter()
+            .map(|r| parse("--ref", r))
+            .collect::<Result<_, _>>()?;
+        for path in &options.refs_from {
+            let text = fs::read_to_string(path).map_err(|e| ScrubError::io("read", path, e))?;
+            for (i, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                explicit.push(StoreRef::parse(store_dir, line).ok_or_else(|| {
+                    ScrubError::RefsFile {
+                        path: path.clone(),
+                        line: i + 1,
+                        text: line.to_owned(),
+                        store_dir: store_dir.to_owned(),
+                    }
+                })?);
+            }
+        }
+        let kept = options
+            .keep
+            .iter()
+            .map(|r| parse("--keep", r))
+            .collect::<Result<_, _>>()?;
+        Ok(Scrub {
+            root,
+            options,
+            prefix: format!("{store_dir}/").into_bytes(),
+            explicit,
+            kept,
+        })
+    }
+
+    pub(crate) fn store_dir(&self) -> &str {
+        self.options.store_dir.trim_end_matches('/')
+    }
+
+    pub(crate) fn run(self) -> Result<ScrubManifest, ScrubError> {
+        let seed = self.options.preset == Preset::Seed;
+        let python = python::placeholder(
+            self.root,
+            self.options.python_prefix.as_deref(),
+            self.store_dir(),
+        )?;
+        if seed && !self.root.join("pyvenv.cfg").exists() {
+            return Err(ScrubError::SeedWithoutPyvenv(self.root.to_path_buf()));
+        }
+        let mut notes: Vec<String> = python.note.into_iter().collect();
+        let mut replacements = python.replacements;
+
+        let mut entries = tree::list(self.root)?;
+        let removed = self.remove(&mut entries)?;
+        let scans: Vec<EntryScan> = entries
+            .par_iter()
+            .map(|entry| self.scan_entry(entry))
+            .collect::<Result<_, _>>()?;
+        let targets = self.targets(&scans);
+        let elf_ranges: HashMap<RelPath, Range<u64>> = entries
+            .iter()
+            .zip(&scans)
+            .filter_map(|(e, s)| Some((e.path.clone(), s.elf.as_ref()?.dynstr.clone()?)))
+            .collect();
+
+        let renames = if seed {
+            let (seed_replacements, seed_notes) =
+                seed::scrub(self.root, &entries, &self.prefix, self.store_dir())?;
+            replacements.extend(seed_replacements);
+            notes.extend(seed_notes);
+            Vec::new()
+        } else {
+            let python_ref = python
+                .prefix
+                .as_deref()
+                .and_then(|p| StoreRef::parse(self.store_dir(), p))
+                .filter(|_| self.options.python_everywhere);
+            let (edits, renames) =
+                self.replace(&entries, &scans, &targets, python_ref.as_ref(), &elf_ranges)?;
+            replacements.extend(edits);
+            renames
+        };
+
+        // What could still refer to a target: files whose first scan found a place
+        // a hash part could be, under the names they have now.
+        let mut suspects: HashSet<RelPath> = entries
+            .iter()
+            .zip(&scans)
+            .filter(|(e, s)| {
+                matches!(e.kind, Kind::File { .. }) && s.body.as_ref().is_some_and(Scan::may_refer)
+            })
+            .map(|(e, _)| translate(&e.path, &renames))
+            .collect();
+        suspects.shrink_to_fit();
+        let elf_now: HashMap<RelPath, Range<u64>> = elf_ranges
+            .into_iter()
+            .map(|(path, range)| (translate(&path, &renames), range))
+            .collect();
+        let residuals = residual::check(self.root, &targets, &suspects, &elf_now)?;
+
+        let elf = entries
+            .iter()
+            .zip(scans)
+            .filter_map(|(_, scan)| scan.elf.map(|info| info.report))
+            .collect::<Vec<_>>();
+        replacements.sort_by(|a, b| (&a.path, a.offset).cmp(&(&b.path, b.offset)));
+        let mut kept: Vec<String> = self.kept.iter().map(|r| r.path.clone()).collect();
+        kept.sort();
+        kept.dedup();
+        Ok(ScrubManifest {
+            tree: None,
+            preset: self.options.preset.name().into(),
+            store_dir: self.store_dir().into(),
+            python_prefix: python.prefix,
+            targets: targets.paths(),
+            kept,
+            replacements,
+            removed,
+            elf: sorted_by_path(elf),
+            residuals,
+            notes,
+        })
+    }
+
+    /// `bin/` and `*.pyc` regular files, unless kept; the seed removes both.
+    fn remove(&self, entries: &mut Vec<Entry>) -> Result<Vec<RelPath>, ScrubError> {
+        let bin = RelPath::from("bin");
+        let drop_bin = !self.options.keep_bin && entries.iter().any(|e| e.path == bin);
+        let mut removed = Vec::new();
+        entries.retain(|entry| {
+            let in_bin = drop_bin && entry.path.components().next() == Some(b"bin".as_slice());
+            let pyc = !self.options.keep_pyc
+                && matches!(entry.kind, Kind::File { .. })
+                && tree::file_name(&entry.path).ends_with(b".pyc");
+            if in_bin || pyc {
+                removed.push(entry.path.clone());
+            }
+            !(in_bin || pyc)
+        });
+        if drop_bin {
+            let path = bin.under(self.root);
+            tree::remove(&path).map_err(|e| ScrubError::io("remove", &path, e))?;
+        }
+        for path in removed
+            .iter()
+            .filter(|p| p.components().next() != Some(b"bin".as_slice()))
+        {
+            let full = path.under(self.root);
+            tree::remove(&full).map_err(|e| ScrubError::io("remove", &full, e))?;
+        }
+        removed.sort();
+        Ok(removed)
+    }
+
+    fn scan_entry(&self, entry: &Entry) -> Result<EntryScan, ScrubError> {
+        let name = refs::scan(&self.prefix, tree::file_name(&entry.path));
+        let (body, elf) = match &entry.kind {
+            Kind::File { .. } => {
+                let (scan, elf) = self.scan_file(&entry.path)?;
+                (Some(scan), elf)
+            }
+            Kind::Symlink { target } => (Some(refs::scan(&self.prefix, target)), None),
+            Kind::Dir | Kind::Other => (None, None),
+        };
+        Ok(EntryScan { name, body, elf })
+    }
+
+    /// Reads a file once: streamed through the scanner, or, for an ELF file,
+    /// whole, since its dynamic section must be parsed too.
+    fn scan_file(&self, rel: &RelPath) -> Result<(Scan, Option<ElfInfo>), ScrubError> {
+        thread_local! {
+            static BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
+        }
+        let path = rel.under(self.root);
+        let io = |e| ScrubError::io("read", &path, e);
+        let mut file = File::open(&path).map_err(io)?;
+        BUFFER.with_borrow_mut(|buffer| {
+            let first = read_some(&mut file, buffer).map_err(io)?;
+            if buffer[..first].starts_with(elf::MAGIC) {
+                let mut whole = buffer[..first].to_vec();
+                file.read_to_end(&mut whole).map_err(io)?;
+                let info = elf::inspect(rel, &whole, &self.prefix);
+                return Ok((refs::scan(&self.prefix, &whole), info));
+            }
+            let mut scanner = Scanner::new(&self.prefix);
+            let mut n = first;
+            while n > 0 {
+                scanner.feed(&buffer[..n]);
+                n = read_some(&mut file, buffer).map_err(io)?;
+            }
+            Ok((scanner.finish(), None))
+        })
+    }
+
+    /// Every store path found with its prefix anywhere, and the explicit ones,
+    /// less the kept ones.
+    fn targets(&self, scans: &[EntryScan]) -> Targets {
+        let mut by_hash: BTreeMap<HashPart, String> = BTreeMap::new();
+        let found = scans.iter().flat_map(|s| {
+            s.name
+                .found
+                .iter()
+                .chain(s.body.iter().flat_map(|b| &b.found))
+        });
+        let mut candidates: Vec<StoreRef> = found
+            .map(|f| StoreRef::new(self.store_dir().as_bytes(), f.hash, &f.name))
+            .chain(self.explicit.iter().cloned())
+            .collect();
+        // The same hash part may come with several names; keep the shortest.
+        candidates.sort_by(|a, b| (a.path.len(), &a.path).cmp(&(b.path.len(), &b.path)));
+        for candidate in candidates {
+            by_hash.entry(candidate.hash).or_insert(candidate.path);
+        }
+        for kept in &self.kept {
+            by_hash.remove(&kept.hash);
+        }
+        Targets::new(by_hash)
+    }
+}
+
+/// A path as it is after `renames` (applied in order, deepest first).
+fn translate(path: &RelPath, renames: &[(RelPath, RelPath)]) -> RelPath {
+    let mut path = path.clone();
+    for (from, to) in renames {
+        let bytes = path.as_bytes();
+        if bytes == from.as_bytes() {
+            path = to.clone();
+        } else if let Some(rest) = bytes
+            .strip_prefix(from.as_bytes())
+            .and_then(|r| r.strip_prefix(b"/"))
+        {
+            path = to.join(rest);
+        }
+    }
+    path
+}
+
+pub(crate) fn parent(path: &RelPath) -> RelPath {
+    let bytes = path.as_bytes();
+    match memchr::memrchr(b'/', bytes) {
+        Some(i) => RelPath(ByteString(bytes[..i].to_vec())),
+        None => RelPath::root(),
+    }
+}
+
+fn sorted_by_path(mut reports: Vec<pyfod_manifest::ElfReport>) -> Vec<pyfod_manifest::ElfReport> {
+    reports.sort_by(|a, b| a.path.cmp(&b.path));
+    reports
+}
+
+fn read_some(file: &mut File, buffer: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match file.read(buffer) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            result => return result,
+        }
+    }
+}
