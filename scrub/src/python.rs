@@ -10,17 +10,32 @@ use pyfod_manifest::{ByteString, RelPath, Replacement, ReplacementKind};
 use crate::rewrite::{Edit, apply, replace_file};
 use crate::{PLACEHOLDER, ScrubError};
 
-/// The prefix, and the replacements made in `pyvenv.cfg`.
+/// The prefix, and the replacements to make in `pyvenv.cfg`: planned first, so
+/// that a scrub that fails while reading has changed nothing.
 #[derive(Debug, Default)]
 pub(crate) struct Outcome {
     pub(crate) prefix: Option<String>,
     pub(crate) replacements: Vec<Replacement>,
     pub(crate) note: Option<String>,
+    /// What `pyvenv.cfg` will hold, when it changes.
+    pub(crate) new_cfg: Option<Vec<u8>>,
 }
 
-/// Replaces the interpreter prefix in `<root>/pyvenv.cfg` by `@python@`. The prefix
-/// is `explicit`, else the parent of the `home` key (`<prefix>/bin`). Without a
-/// `pyvenv.cfg` the rule is skipped, and the outcome says so.
+impl Outcome {
+    /// Writes the new `pyvenv.cfg`.
+    pub(crate) fn apply(&self, root: &Path) -> Result<(), ScrubError> {
+        if let Some(contents) = &self.new_cfg {
+            let cfg = root.join("pyvenv.cfg");
+            replace_file(&cfg, contents).map_err(|e| ScrubError::io("rewrite", &cfg, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Plans the replacement of the interpreter prefix in `<root>/pyvenv.cfg` by
+/// `@python@`. The prefix is `explicit`, else the parent of the `home` key
+/// (`<prefix>/bin`). Without a `pyvenv.cfg` the rule is skipped, and the
+/// outcome says so.
 pub(crate) fn placeholder(
     root: &Path,
     explicit: Option<&str>,
@@ -71,7 +86,7 @@ pub(crate) fn placeholder(
         ));
         return Ok(outcome);
     }
-    replace_file(&cfg, &apply(&bytes, &edits)).map_err(|e| ScrubError::io("rewrite", &cfg, e))?;
+    outcome.new_cfg = Some(apply(&bytes, &edits));
     outcome.replacements = edits
         .iter()
         .map(|edit| Replacement {

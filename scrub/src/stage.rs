@@ -103,7 +103,7 @@ impl<'a> Scrub<'a> {
 
     pub(crate) fn run(self) -> Result<ScrubManifest, ScrubError> {
         let seed = self.options.preset == Preset::Seed;
-        let python = python::placeholder(
+        let mut python = python::placeholder(
             self.root,
             self.options.python_prefix.as_deref(),
             self.store_dir(),
@@ -111,15 +111,28 @@ impl<'a> Scrub<'a> {
         if seed && !self.root.join("pyvenv.cfg").exists() {
             return Err(ScrubError::SeedWithoutPyvenv(self.root.to_path_buf()));
         }
-        let mut notes: Vec<String> = python.note.into_iter().collect();
-        let mut replacements = python.replacements;
+        let mut notes: Vec<String> = python.note.take().into_iter().collect();
+        let mut replacements = std::mem::take(&mut python.replacements);
 
+        // Read everything first: a file that cannot be read stops the run
+        // before anything is changed.
         let mut entries = tree::list(self.root)?;
-        let removed = self.remove(&mut entries)?;
+        let removed = self.removals(&mut entries);
         let scans: Vec<EntryScan> = entries
             .par_iter()
-            .map(|entry| self.scan_entry(entry))
+            .map(|entry| match (&entry.kind, &python.new_cfg) {
+                (Kind::File { .. }, Some(cfg)) if entry.path.as_bytes() == b"pyvenv.cfg" => {
+                    Ok(EntryScan {
+                        name: refs::scan(&self.prefix, b"pyvenv.cfg"),
+                        body: Some(refs::scan(&self.prefix, cfg)),
+                        elf: None,
+                    })
+                }
+                _ => self.scan_entry(entry),
+            })
             .collect::<Result<_, _>>()?;
+        python.apply(self.root)?;
+        self.remove(&removed)?;
         let targets = self.targets(&scans);
         let elf_ranges: HashMap<RelPath, Range<u64>> = entries
             .iter()
@@ -186,34 +199,37 @@ impl<'a> Scrub<'a> {
         })
     }
 
-    /// `bin/` and `*.pyc` regular files, unless kept; the seed removes both.
-    fn remove(&self, entries: &mut Vec<Entry>) -> Result<Vec<RelPath>, ScrubError> {
-        let bin = RelPath::from("bin");
-        let drop_bin = !self.options.keep_bin && entries.iter().any(|e| e.path == bin);
+    /// `bin/` and what it holds, and `*.pyc` regular files, unless kept (the
+    /// seed removes both): taken out of `entries` and returned, sorted.
+    fn removals(&self, entries: &mut Vec<Entry>) -> Vec<RelPath> {
+        let in_bin = |path: &RelPath| path.components().next() == Some(b"bin".as_slice());
         let mut removed = Vec::new();
         entries.retain(|entry| {
-            let in_bin = drop_bin && entry.path.components().next() == Some(b"bin".as_slice());
-            let pyc = !self.options.keep_pyc
-                && matches!(entry.kind, Kind::File { .. })
-                && tree::file_name(&entry.path).ends_with(b".pyc");
-            if in_bin || pyc {
+            let gone = (!self.options.keep_bin && in_bin(&entry.path))
+                || (!self.options.keep_pyc
+                    && matches!(entry.kind, Kind::File { .. })
+                    && tree::file_name(&entry.path).ends_with(b".pyc"));
+            if gone {
                 removed.push(entry.path.clone());
             }
-            !(in_bin || pyc)
+            !gone
         });
-        if drop_bin {
-            let path = bin.under(self.root);
-            tree::remove(&path).map_err(|e| ScrubError::io("remove", &path, e))?;
-        }
-        for path in removed
-            .iter()
-            .filter(|p| p.components().next() != Some(b"bin".as_slice()))
-        {
+        removed.sort();
+        removed
+    }
+
+    /// Deletes what [`Self::removals`] chose; `bin` goes whole.
+    fn remove(&self, removed: &[RelPath]) -> Result<(), ScrubError> {
+        let bin = RelPath::from("bin");
+        for path in removed {
+            let under_bin = path != &bin && path.components().next() == Some(b"bin".as_slice());
+            if under_bin {
+                continue;
+            }
             let full = path.under(self.root);
             tree::remove(&full).map_err(|e| ScrubError::io("remove", &full, e))?;
         }
-        removed.sort();
-        Ok(removed)
+        Ok(())
     }
 
     fn scan_entry(&self, entry: &Entry) -> Result<EntryScan, ScrubError> {

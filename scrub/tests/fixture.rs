@@ -230,3 +230,96 @@ fn seed_preset_matches_the_seed_shell_byte_for_byte() {
     assert!(has("demo/ids.txt", ReplacementKind::Text), "{missed:?}");
     assert!(!references_in_nar(&by_pyfod, &venv.hash_parts()).is_empty());
 }
+
+/// The seed's own situation: a venv that `uv sync --frozen --no-install-project
+/// --no-dev` made, from a Python in the store, with launchers in `bin/`.
+#[test]
+fn seed_preset_matches_the_seed_shell_on_a_uv_sync_venv() {
+    let Some((dir, nixlike)) = fixture("seed_preset_matches_the_seed_shell_on_a_uv_sync_venv")
+    else {
+        return;
+    };
+    let wheels = dir.path().join("wheels");
+    let project = dir.path().join("app");
+    fs::create_dir_all(&wheels).unwrap();
+    fs::create_dir_all(&project).unwrap();
+    let made = Command::new("python3")
+        .arg(pyfod_tests::fixture("make-wheel.py"))
+        .args(["hello", "1.0"])
+        .arg(&wheels)
+        .arg("hello=hello:main")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    fs::write(
+        project.join("pyproject.toml"),
+        "[project]\nname = \"app\"\nversion = \"0.1.0\"\nrequires-python = \">=3.8\"\n\
+         dependencies = [\"hello\"]\n\n[tool.uv]\npackage = false\n",
+    )
+    .unwrap();
+    let venv = dir.path().join("uv-venv");
+    let uv = |args: &[&str]| {
+        let output = Command::new("uv")
+            .args(args)
+            .args(["--offline", "--no-index", "--quiet", "--find-links"])
+            .arg(&wheels)
+            .current_dir(&project)
+            .env("UV_CACHE_DIR", dir.path().join("uv-cache"))
+            .env("UV_PYTHON_DOWNLOADS", "never")
+            .env("UV_NO_CONFIG", "1")
+            .env("UV_PROJECT_ENVIRONMENT", &venv)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "uv {args:?}: {output:?}");
+    };
+    uv(&["lock"]);
+    let python = nixlike.python.join("bin/python3");
+    uv(&[
+        "sync",
+        "--frozen",
+        "--no-install-project",
+        "--no-dev",
+        "--python",
+        python.to_str().unwrap(),
+    ]);
+    assert!(venv.join("bin/hello").exists(), "uv sync made no launcher");
+    // An extension with a RUNPATH into the store, as sdist builds leave them.
+    let site = nixlike.extension.parent().unwrap();
+    let uv_site = venv.join(site.strip_prefix(&nixlike.venv).unwrap());
+    fs::copy(
+        &nixlike.extension,
+        uv_site.join(nixlike.extension.file_name().unwrap()),
+    )
+    .unwrap();
+    fs::copy(
+        site.join("demo/__init__.py"),
+        uv_site.join("hello/paths.py"),
+    )
+    .unwrap();
+
+    let by_shell = dir.path().join("by-shell");
+    let by_pyfod = dir.path().join("by-pyfod");
+    pyfod_store::copy_tree(&venv, &by_shell).unwrap();
+    pyfod_store::copy_tree(&venv, &by_pyfod).unwrap();
+    let status = Command::new(pyfod_tests::fixture("seed-install-phase.sh"))
+        .arg(&by_shell)
+        .arg(&nixlike.python)
+        .arg(&nixlike.store)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let seed = Options {
+        preset: Preset::Seed,
+        ..options(&nixlike)
+    };
+    let manifest = run(&by_pyfod, &seed).unwrap();
+    assert_eq!(nar_hash(&by_pyfod), nar_hash(&by_shell));
+    assert_eq!(manifest.targets.len(), 2, "{:?}", manifest.targets);
+    assert!(
+        manifest
+            .replacements
+            .iter()
+            .any(|r| r.kind == ReplacementKind::PyvenvCfg)
+    );
+    assert!(!by_pyfod.join("bin").exists());
+}
