@@ -67,7 +67,9 @@ pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCod
         pyfod_store::write_atomic(path, &manifest.encode(input))
             .with_context(|| format!("cannot write the scrub manifest to {}", path.display()))?;
     }
-    eprint!("{}", summary(&manifest));
+    if !global.quiet {
+        eprint!("{}", summary(&manifest));
+    }
     if command.options.strict && !manifest.residuals.is_empty() {
         eprintln!(
             "error: {} reference(s) left after scrubbing (--strict)",

@@ -134,11 +134,14 @@ pub(crate) struct Scanner<'p> {
     scan: Scan,
 }
 
+/// A run being read. Most runs are short words; only one that reaches 32
+/// characters allocates.
 struct RunState {
     start: u64,
     first: HashPart,
     len: u64,
-    bytes: Vec<u8>,
+    /// Characters past the first 32.
+    rest: Vec<u8>,
     prefixed: bool,
 }
 
@@ -156,44 +159,42 @@ impl<'p> Scanner<'p> {
     }
 
     pub(crate) fn feed(&mut self, piece: &[u8]) {
-        for (i, &b) in piece.iter().enumerate() {
-            let offset = self.at + i as u64;
-            if let Some(index) = self.naming {
-                let name = &mut self.scan.found[index].name;
-                if is_name_end(b) || name.len() == MAX_NAME {
-                    self.naming = None;
-                } else {
-                    name.push(b);
+        let mut i = 0;
+        while i < piece.len() {
+            if self.naming.is_some() {
+                // Names are short: byte by byte until the name ends.
+                self.step(piece, i);
+                i += 1;
+            } else if self.run.is_none() {
+                // Skip to the next base-32 character: most bytes of most files.
+                let Some(k) = piece[i..].iter().position(|&b| NIX32[b as usize]) else {
+                    break;
+                };
+                let start = i + k;
+                let len = piece[start..]
+                    .iter()
+                    .position(|&b| !NIX32[b as usize])
+                    .unwrap_or(piece.len() - start);
+                if len < 32 && start + len < piece.len() {
+                    // A short word, ended within this piece: it can be neither a
+                    // hash part nor start a name, and nor can the byte ending it.
+                    i = start + len + 1;
+                    continue;
                 }
-            }
-            if NIX32[b as usize] {
-                match &mut self.run {
-                    Some(run) => {
-                        if (run.len as usize) < 32 {
-                            run.first[run.len as usize] = b;
-                        }
-                        run.len += 1;
-                        // Past the budget the run is only counted; the file is
-                        // then searched again rather than held.
-                        if self.run_bytes + run.bytes.len() < MAX_RUN_BYTES {
-                            run.bytes.push(b);
-                        }
-                    }
-                    None => {
-                        let prefixed = self.preceded_by_prefix(piece, i);
-                        let mut first = [0u8; 32];
-                        first[0] = b;
-                        self.run = Some(RunState {
-                            start: offset,
-                            first,
-                            len: 1,
-                            bytes: vec![b],
-                            prefixed,
-                        });
-                    }
+                self.step(piece, start);
+                i = start + 1;
+            } else {
+                // Extend the run to its last base-32 character.
+                let k = piece[i..]
+                    .iter()
+                    .position(|&b| !NIX32[b as usize])
+                    .unwrap_or(piece.len() - i);
+                self.extend_run(&piece[i..i + k]);
+                i += k;
+                if i < piece.len() {
+                    self.step(piece, i);
+                    i += 1;
                 }
-            } else if self.run.is_some() {
-                self.end_run(Some(b));
             }
         }
         self.at += piece.len() as u64;
@@ -208,6 +209,53 @@ impl<'p> Scanner<'p> {
         }
     }
 
+    /// One byte, every rule: names, run starts and ends.
+    fn step(&mut self, piece: &[u8], i: usize) {
+        let b = piece[i];
+        if let Some(index) = self.naming {
+            let name = &mut self.scan.found[index].name;
+            if is_name_end(b) || name.len() == MAX_NAME {
+                self.naming = None;
+            } else {
+                name.push(b);
+            }
+        }
+        if NIX32[b as usize] {
+            if self.run.is_some() {
+                self.extend_run(&piece[i..=i]);
+            } else {
+                let prefixed = self.preceded_by_prefix(piece, i);
+                let mut first = [0u8; 32];
+                first[0] = b;
+                self.run = Some(RunState {
+                    start: self.at + i as u64,
+                    first,
+                    len: 1,
+                    rest: Vec::new(),
+                    prefixed,
+                });
+            }
+        } else if self.run.is_some() {
+            self.end_run(Some(b));
+        }
+    }
+
+    fn extend_run(&mut self, chars: &[u8]) {
+        let run = self.run.as_mut().expect("a run to extend");
+        let mut chars = chars;
+        if (run.len as usize) < 32 {
+            let take = chars.len().min(32 - run.len as usize);
+            run.first[run.len as usize..run.len as usize + take].copy_from_slice(&chars[..take]);
+            chars = &chars[take..];
+            run.len += take as u64;
+        }
+        // Past the budget the run is only counted; the file is then searched
+        // again rather than held.
+        let room = MAX_RUN_BYTES.saturating_sub(self.run_bytes + run.rest.len());
+        run.rest.extend_from_slice(&chars[..chars.len().min(room)]);
+        run.len += chars.len() as u64;
+    }
+
     pub(crate) fn finish(mut self) -> Scan {
         if self.run.is_some() {
             self.end_run(None);
@@ -216,6 +264,14 @@ impl<'p> Scanner<'p> {
     }
 
     fn preceded_by_prefix(&self, piece: &[u8], i: usize) -> bool {
+        let before = if i > 0 {
+            piece.get(i - 1)
+        } else {
+            self.recent.last()
+        };
+        if before != self.prefix.last() {
+            return false;
+        }
         let n = self.prefix.len();
         if i >= n {
             return &piece[i - n..i] == self.prefix;
@@ -227,6 +283,7 @@ impl<'p> Scanner<'p> {
     }
 
     /// A run ended at byte `next` (`None`: at the end of the input).
+    #[inline]
     fn end_run(&mut self, next: Option<u8>) {
         let run = self.run.take().unwrap();
         if run.len < 32 {
@@ -242,14 +299,17 @@ impl<'p> Scanner<'p> {
                 self.naming = Some(self.scan.found.len() - 1);
             }
         }
-        self.run_bytes += run.bytes.len();
-        if run.bytes.len() as u64 != run.len || self.run_bytes >= MAX_RUN_BYTES {
+        let kept = 32 + run.rest.len();
+        self.run_bytes += kept;
+        if kept as u64 != run.len || self.run_bytes >= MAX_RUN_BYTES {
             self.scan.overflow = true;
             self.scan.runs.clear();
         } else if !self.scan.overflow {
+            let mut bytes = run.first.to_vec();
+            bytes.extend_from_slice(&run.rest);
             self.scan.runs.push(Run {
                 offset: run.start,
-                bytes: run.bytes,
+                bytes,
             });
         }
     }
@@ -353,5 +413,81 @@ mod tests {
         assert!(StoreRef::parse("/nix/store", "/nix/store/tooshort-x").is_none());
         let with_e = "/nix/store/0123456789abcdefghijklmnpqrsvwxy-x";
         assert!(StoreRef::parse("/nix/store", with_e).is_none());
+    }
+
+    /// The scanner against the plainest possible statement of its rules, on
+    /// random bytes dense with runs, prefixes, dashes and name ends.
+    #[test]
+    fn agrees_with_a_naive_reading_in_any_pieces() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let prefix = b"/s/";
+        let parts: [&[u8]; 8] = [
+            b"/s/",
+            b"-",
+            b"/",
+            b" ",
+            b"\"",
+            b"e",
+            b"ab",
+            b"0123456789abcdfghijklmnpqrsvwxyz",
+        ];
+        for _ in 0..300 {
+            let data: Vec<u8> = (0..rng.usize(0..40))
+                .flat_map(|_| parts[rng.usize(..parts.len())].to_vec())
+                .collect();
+            let expected = naive(prefix, &data);
+            let mut scanner = Scanner::new(prefix);
+            let mut at = 0;
+            while at < data.len() {
+                let end = (at + rng.usize(1..20)).min(data.len());
+                scanner.feed(&data[at..end]);
+                at = end;
+            }
+            assert_eq!(
+                scanner.finish(),
+                expected,
+                "{:?}",
+                String::from_utf8_lossy(&data)
+            );
+        }
+    }
+
+    fn naive(prefix: &[u8], data: &[u8]) -> Scan {
+        let mut scan = Scan::default();
+        let mut i = 0;
+        while i < data.len() {
+            if !NIX32[data[i] as usize] {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < data.len() && NIX32[data[i] as usize] {
+                i += 1;
+            }
+            if i - start < 32 {
+                continue;
+            }
+            scan.runs.push(Run {
+                offset: start as u64,
+                bytes: data[start..i].to_vec(),
+            });
+            if i - start == 32 && data[..start].ends_with(prefix) {
+                let mut name = Vec::new();
+                if data.get(i) == Some(&b'-') {
+                    name = data[i + 1..]
+                        .iter()
+                        .take_while(|&&b| !is_name_end(b))
+                        .take(MAX_NAME)
+                        .copied()
+                        .collect();
+                }
+                scan.found.push(Found {
+                    offset: start as u64,
+                    hash: data[start..i].try_into().unwrap(),
+                    name,
+                });
+            }
+        }
+        scan
     }
 }

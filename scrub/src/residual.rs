@@ -1,8 +1,8 @@
 //! The targets, and the closing check: is any target's hash part still in the
 //! tree, where Nix would look (contents, names, symlink targets)?
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::{self, File};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
 use std::ops::Range;
 use std::path::Path;
 
@@ -11,7 +11,7 @@ use pyfod_manifest::{RelPath, ReplacementKind, Residual};
 use rayon::prelude::*;
 
 use crate::ScrubError;
-use crate::refs::HashPart;
+use crate::refs::{HashPart, Scan};
 use crate::tree::{self, Kind};
 
 /// The store paths whose hash parts must go, and a searcher for them.
@@ -78,61 +78,91 @@ pub(crate) fn search_file(
     Ok(found)
 }
 
-/// Scans the tree as it is now: every name and symlink target, and the contents
-/// of `suspects`, the only files that could hold a hash part.
+/// A file that could hold a hash part, as the first pass saw it.
+#[derive(Debug)]
+pub(crate) struct Suspect<'a> {
+    /// Its path now (after any renames).
+    pub(crate) path: RelPath,
+    pub(crate) scan: &'a Scan,
+    /// Byte ranges (of the file as scanned) that scrubbing replaced.
+    pub(crate) replaced: Vec<Range<u64>>,
+}
+
+/// What Nix would still find: every name and symlink target of the tree as it is
+/// now, and in the contents of `suspects`, the target hash parts that scrubbing
+/// did not replace. Contents need no second read: a replacement writes bytes
+/// outside Nix's base-32 (`e`, `@`), so it can only break a hash part, never make
+/// one, and what is left is what the first pass saw minus what was replaced. A
+/// file too full of runs to have kept them is searched again.
 pub(crate) fn check(
     root: &Path,
     targets: &Targets,
-    suspects: &HashSet<RelPath>,
+    suspects: &[Suspect<'_>],
     elf_ranges: &HashMap<RelPath, Range<u64>>,
 ) -> Result<Vec<Residual>, ScrubError> {
     if targets.searcher.is_none() {
         return Ok(Vec::new());
     }
+    let residual = |path: &RelPath, offset: u64, hash: HashPart, kind| Residual {
+        path: path.clone(),
+        offset,
+        store_path: targets.path_of(&hash).unwrap_or_default().to_owned(),
+        kind,
+    };
     let entries = tree::list(root)?;
-    let per_entry: Vec<Vec<Residual>> =
-        entries
-            .par_iter()
-            .map(|entry| {
-                let residual = |offset: u64, hash: HashPart, kind| Residual {
-                    path: entry.path.clone(),
-                    offset,
-                    store_path: targets.path_of(&hash).unwrap_or_default().to_owned(),
-                    kind,
-                };
-                let mut out: Vec<Residual> = targets
-                    .find_in(tree::file_name(&entry.path))
+    let mut residuals: Vec<Residual> = entries
+        .par_iter()
+        .map(|entry| {
+            let mut out: Vec<Residual> = targets
+                .find_in(tree::file_name(&entry.path))
+                .into_iter()
+                .map(|(offset, hash)| {
+                    residual(&entry.path, offset, hash, ReplacementKind::FileName)
+                })
+                .collect();
+            if let Kind::Symlink { target } = &entry.kind {
+                out.extend(targets.find_in(target).into_iter().map(|(offset, hash)| {
+                    residual(&entry.path, offset, hash, ReplacementKind::Symlink)
+                }));
+            }
+            out
+        })
+        .flatten()
+        .collect();
+    let in_contents: Vec<Vec<Residual>> = suspects
+        .par_iter()
+        .map(|suspect| {
+            let left = if suspect.scan.overflow {
+                search_file(&suspect.path.under(root), targets)?
+            } else {
+                suspect
+                    .scan
+                    .matches(|h| targets.contains(h))
                     .into_iter()
-                    .map(|(offset, hash)| residual(offset, hash, ReplacementKind::FileName))
-                    .collect();
-                match &entry.kind {
-                    Kind::Symlink { .. } => {
-                        let path = entry.path.under(root);
-                        let target = fs::read_link(&path)
-                            .map_err(|e| ScrubError::io("read the symlink", &path, e))?
-                            .into_os_string()
-                            .into_encoded_bytes();
-                        out.extend(targets.find_in(&target).into_iter().map(|(offset, hash)| {
-                            residual(offset, hash, ReplacementKind::Symlink)
-                        }));
-                    }
-                    Kind::File { .. } if suspects.contains(&entry.path) => {
-                        let dynstr = elf_ranges.get(&entry.path);
-                        for (offset, hash) in search_file(&entry.path.under(root), targets)? {
-                            let kind = if dynstr.is_some_and(|r| r.contains(&offset)) {
-                                ReplacementKind::ElfDynamicString
-                            } else {
-                                ReplacementKind::Text
-                            };
-                            out.push(residual(offset, hash, kind));
-                        }
-                    }
-                    _ => {}
-                }
-                Ok(out)
-            })
-            .collect::<Result<_, ScrubError>>()?;
-    let mut residuals: Vec<Residual> = per_entry.into_iter().flatten().collect();
+                    .filter(|(offset, _)| {
+                        let window = *offset..offset + 32;
+                        !suspect
+                            .replaced
+                            .iter()
+                            .any(|r| r.start < window.end && window.start < r.end)
+                    })
+                    .collect()
+            };
+            let dynstr = elf_ranges.get(&suspect.path);
+            Ok(left
+                .into_iter()
+                .map(|(offset, hash)| {
+                    let kind = if dynstr.is_some_and(|r| r.contains(&offset)) {
+                        ReplacementKind::ElfDynamicString
+                    } else {
+                        ReplacementKind::Text
+                    };
+                    residual(&suspect.path, offset, hash, kind)
+                })
+                .collect())
+        })
+        .collect::<Result<_, ScrubError>>()?;
+    residuals.extend(in_contents.into_iter().flatten());
     residuals.sort_by(|a, b| (&a.path, a.offset).cmp(&(&b.path, b.offset)));
     Ok(residuals)
 }

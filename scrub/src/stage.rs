@@ -1,19 +1,19 @@
 //! One scrub run, step by step.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
 
-use pyfod_manifest::{ByteString, RelPath, ScrubManifest};
+use pyfod_manifest::{ByteString, RelPath, ReplacementKind, ScrubManifest};
 use rayon::prelude::*;
 
 use crate::elf::{self, ElfInfo};
 use crate::python;
 use crate::refs::{self, HashPart, Scan, Scanner, StoreRef};
-use crate::residual::{self, Targets};
+use crate::residual::{self, Suspect, Targets};
 use crate::seed;
 use crate::tree::{self, Entry, Kind};
 use crate::{Options, Preset, ScrubError};
@@ -159,21 +159,36 @@ impl<'a> Scrub<'a> {
         };
 
         // What could still refer to a target: files whose first scan found a place
-        // a hash part could be, under the names they have now.
-        let mut suspects: HashSet<RelPath> = entries
+        // a hash part could be, under the names they have now, less what was
+        // replaced in them.
+        let mut replaced: HashMap<&RelPath, Vec<Range<u64>>> = HashMap::new();
+        for r in &replacements {
+            if !matches!(r.kind, ReplacementKind::FileName | ReplacementKind::Symlink) {
+                replaced
+                    .entry(&r.path)
+                    .or_default()
+                    .push(r.offset..r.offset + r.original.as_bytes().len() as u64);
+            }
+        }
+        let suspects: Vec<Suspect<'_>> = entries
             .iter()
             .zip(&scans)
-            .filter(|(e, s)| {
-                matches!(e.kind, Kind::File { .. }) && s.body.as_ref().is_some_and(Scan::may_refer)
+            .filter(|(e, _)| matches!(e.kind, Kind::File { .. }))
+            .filter_map(|(e, s)| {
+                let scan = s.body.as_ref().filter(|b| b.may_refer())?;
+                Some(Suspect {
+                    path: translate(&e.path, &renames),
+                    scan,
+                    replaced: replaced.remove(&e.path).unwrap_or_default(),
+                })
             })
-            .map(|(e, _)| translate(&e.path, &renames))
             .collect();
-        suspects.shrink_to_fit();
         let elf_now: HashMap<RelPath, Range<u64>> = elf_ranges
             .into_iter()
             .map(|(path, range)| (translate(&path, &renames), range))
             .collect();
         let residuals = residual::check(self.root, &targets, &suspects, &elf_now)?;
+        drop(suspects);
 
         let elf = entries
             .iter()

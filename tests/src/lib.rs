@@ -13,7 +13,7 @@ mod random;
 mod venv;
 
 pub use random::{TRICKY_NAMES, random_tree};
-pub use venv::{VenvShape, venv_like_tree};
+pub use venv::{VenvShape, add_store_references, venv_like_tree};
 
 /// `tests/fixtures/<name>` in the source tree.
 pub fn fixture(name: &str) -> std::path::PathBuf {

@@ -137,3 +137,75 @@ fn write_random(
     }
     file.set_permissions(fs::Permissions::from_mode(mode))
 }
+
+/// Makes a venv-shaped tree look like one built inside Nix: `paths` store paths
+/// under `store_dir` (the first one the interpreter, named in `pyvenv.cfg`), each
+/// written into text files as `<path>/lib`, a few into the `.so` files as a
+/// RUNPATH would be, and one a symlink target. Returns the store paths.
+pub fn add_store_references(
+    root: &Path,
+    store_dir: &str,
+    paths: usize,
+    seed: u64,
+) -> io::Result<Vec<String>> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let store_paths: Vec<String> = (0..paths)
+        .map(|i| {
+            let name = if i == 0 {
+                "python3-3.11.7".to_owned()
+            } else {
+                format!("lib{i}-1.0")
+            };
+            format!(
+                "{store_dir}/{}-{name}",
+                crate::nixlike::hash_part(&format!("{seed}-{i}"))
+            )
+        })
+        .collect();
+    fs::write(
+        root.join("pyvenv.cfg"),
+        format!(
+            "home = {}/bin\nimplementation = CPython\nversion_info = 3.11.7\ninclude-system-site-packages = false\n",
+            store_paths[0]
+        ),
+    )?;
+    let mut files = Vec::new();
+    collect_files(root, &mut files)?;
+    files.sort();
+    for (i, file) in files.iter().enumerate() {
+        let name = file.to_string_lossy();
+        let is_so = name.ends_with(".so");
+        // About one text file in twenty names a store path; every `.so` does.
+        if !is_so && (!name.ends_with(".py") || rng.usize(..20) != 0) {
+            continue;
+        }
+        let path = &store_paths[(i % (paths - 1)) + 1];
+        let mut data = fs::read(file)?;
+        let at = rng.usize(..=data.len());
+        let snippet = if is_so {
+            format!("\0{path}/lib:{}/lib\0", store_paths[1])
+        } else {
+            format!("\nLIB = \"{path}/lib\"\n")
+        };
+        data.splice(at..at, snippet.bytes());
+        fs::write(file, data)?;
+    }
+    symlink(
+        format!("{}/lib/libdata.so", store_paths[paths - 1]),
+        root.join("lib/python3.11/site-packages/libdata.so"),
+    )?;
+    Ok(store_paths)
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            collect_files(&entry.path(), out)?;
+        } else if kind.is_file() {
+            out.push(entry.path());
+        }
+    }
+    Ok(())
+}

@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-use pyfod_tests::{VenvShape, venv_like_tree};
+use anyhow::bail;
+use pyfod_tests::VenvShape;
 
-use super::{mib, seconds};
-use crate::measure::{Run, drop_caches, measure, median};
+use super::{Table, count, median_of, mib, ratio, seconds, venv_tree};
+use crate::measure::{Run, drop_caches, measure};
 use crate::{release_pyfod, workspace_root};
 
 const SEED: u64 = 1;
@@ -25,12 +25,11 @@ pub fn run() -> anyhow::Result<()> {
     }
     let pyfod = release_pyfod()?;
     let bench_dir = workspace_root().join("target/bench");
-    let shape = VenvShape::default();
-    let tree = ensure_tree(&bench_dir, shape)?;
+    let tree = venv_tree(&bench_dir, "venv-tree", VenvShape::default(), SEED)?;
     let (files, bytes) = count(&tree)?;
     let single = ensure_single_file(&bench_dir, bytes)?;
 
-    let tools: [(&str, Command); 3] = [
+    let mut tools: [(&str, Command); 3] = [
         ("pyfod hash", {
             let mut c = Command::new(&pyfod);
             c.args(["hash", "--format", "nix32"]).arg(&tree);
@@ -47,7 +46,6 @@ pub fn run() -> anyhow::Result<()> {
             c
         }),
     ];
-    let mut tools = tools;
 
     eprintln!("bench hash: warming up");
     let mut first = Vec::new();
@@ -106,66 +104,35 @@ pub fn run() -> anyhow::Result<()> {
             .display(),
         if cold_note.is_some() { 0 } else { COLD_ROUNDS },
     );
-    println!(
-        "| {:<32} | {:>9} | {:>9} | {:>10} |",
-        "", "warm", "cold", "peak RSS"
-    );
-    println!("|{:-<34}|{:->11}|{:->11}|{:->12}|", "", "", "", "");
+    let table = Table::new(&["", "warm", "cold", "peak RSS"], &[32, 9, 9, 10]);
     for (i, (name, _)) in tools.iter().enumerate() {
-        println!(
-            "| {:<32} | {:>9} | {:>9} | {:>10} |",
-            name,
+        table.row(&[
+            name.to_string(),
             seconds(warm_median[i]),
             cold_median[i].map_or("-".into(), seconds),
-            mib(peak[i] * 1024)
-        );
+            mib(peak[i] * 1024),
+        ]);
     }
-    let ratio = |a: Duration, b: Duration| format!("{:.2}", a.as_secs_f64() / b.as_secs_f64());
     let cold_ratio = |a: usize, b: usize| match (cold_median[a], cold_median[b]) {
         (Some(x), Some(y)) => ratio(x, y),
         _ => "-".into(),
     };
-    println!(
-        "| {:<32} | {:>9} | {:>9} | {:>10} |",
-        "ratio pyfod / nix-hash",
+    table.row(&[
+        "ratio pyfod / nix-hash".into(),
         ratio(warm_median[0], warm_median[1]),
         cold_ratio(0, 1),
-        ""
-    );
-    println!(
-        "| {:<32} | {:>9} | {:>9} | {:>10} |",
-        "ratio pyfod / one sha256 stream",
+        String::new(),
+    ]);
+    table.row(&[
+        "ratio pyfod / one sha256 stream".into(),
         ratio(warm_median[0], warm_median[2]),
         cold_ratio(0, 2),
-        ""
-    );
+        String::new(),
+    ]);
     if let Some(why) = cold_note {
         println!("cold runs skipped: {why}");
     }
     Ok(())
-}
-
-fn median_of(runs: &[Run]) -> Duration {
-    let mut walls: Vec<Duration> = runs.iter().map(|r| r.wall).collect();
-    median(&mut walls)
-}
-
-/// The benchmark tree, generated once and reused while its shape is unchanged.
-fn ensure_tree(bench_dir: &Path, shape: VenvShape) -> anyhow::Result<PathBuf> {
-    let tree = bench_dir.join("venv-tree");
-    let stamp = bench_dir.join("venv-tree.shape");
-    let wanted = format!("{shape:?} seed={SEED}\n");
-    if fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && tree.is_dir() {
-        return Ok(tree);
-    }
-    eprintln!("bench hash: generating {} ({shape:?})", tree.display());
-    if tree.exists() {
-        fs::remove_dir_all(&tree)?;
-    }
-    fs::create_dir_all(bench_dir)?;
-    venv_like_tree(&tree, shape, SEED).context("cannot generate the benchmark tree")?;
-    fs::write(&stamp, wanted)?;
-    Ok(tree)
 }
 
 /// One file as large as the whole tree, for the single-stream baseline.
@@ -181,8 +148,8 @@ fn ensure_single_file(bench_dir: &Path, bytes: u64) -> anyhow::Result<PathBuf> {
 }
 
 fn pattern_bytes(len: u64) -> impl std::io::Read {
-    struct Random(u64);
-    impl std::io::Read for Random {
+    struct Pattern(u64);
+    impl std::io::Read for Pattern {
         fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
             // Contents do not matter to SHA-256's speed; a cheap pattern will do.
             for (i, b) in buf.iter_mut().enumerate() {
@@ -192,24 +159,5 @@ fn pattern_bytes(len: u64) -> impl std::io::Read {
             Ok(buf.len())
         }
     }
-    std::io::Read::take(Random(0), len)
-}
-
-/// Regular files and their total size.
-fn count(root: &Path) -> anyhow::Result<(u64, u64)> {
-    let (mut files, mut bytes) = (0, 0);
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir)? {
-            let entry = entry?;
-            let meta = entry.metadata()?;
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else if meta.is_file() {
-                files += 1;
-                bytes += meta.len();
-            }
-        }
-    }
-    Ok((files, bytes))
+    std::io::Read::take(Pattern(0), len)
 }
