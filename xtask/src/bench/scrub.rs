@@ -19,6 +19,9 @@ const SEED: u64 = 2;
 const STORE_PATHS: usize = 20;
 const ROUNDS: usize = 3;
 
+/// Makes the command of one contestant, afresh for each run.
+type MakeCommand<'a> = Box<dyn Fn() -> Command + 'a>;
+
 pub fn run() -> anyhow::Result<()> {
     let pyfod = release_pyfod()?;
     let bench_dir = workspace_root().join("target/bench");
@@ -44,7 +47,7 @@ pub fn run() -> anyhow::Result<()> {
     let seed_script = pyfod_tests::fixture("seed-install-phase.sh");
     let work = bench_dir.join("scrub-work");
 
-    let tools: [(&str, Box<dyn Fn() -> Command>); 3] = [
+    let tools: [(&str, MakeCommand<'_>); 3] = [
         (
             "pyfod scrub (default rules)",
             Box::new(|| {
