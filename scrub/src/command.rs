@@ -38,11 +38,25 @@ pub struct Command {
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
 
+    /// Take rules from the [scrub] table of this pyfod.toml (flags override it)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     #[command(flatten)]
     pub options: Options,
 }
 
 pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let options = match &command.config {
+        Some(path) => match crate::config::load(path)? {
+            Some(config) => {
+                let base = path.parent().unwrap_or(Path::new("."));
+                command.options.clone().with_config(config, base)
+            }
+            None => command.options.clone(),
+        },
+        None => command.options.clone(),
+    };
     let (source, input) = match (&command.dir, &command.input) {
         (Some(dir), _) => (dir.clone(), None),
         (None, Some(input)) => {
@@ -52,11 +66,11 @@ pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCod
         (None, None) => bail!("give the DIR to scrub, or --in MANIFEST"),
     };
     let manifest = match (&command.out, command.in_place) {
-        (Some(out), _) => scrub_into(&source, out, &command.options)?,
+        (Some(out), _) => scrub_into(&source, out, &options)?,
         (None, true) if input.is_some() => {
             bail!("a tree in the store is never changed; give --out OUT for the scrubbed copy")
         }
-        (None, true) => crate::run(&source, &command.options)
+        (None, true) => crate::run(&source, &options)
             .with_context(|| format!("cannot scrub {}", source.display()))?,
         (None, false) => bail!(
             "say where the result goes: --in-place to change {} itself, or --out OUT for a scrubbed copy",
@@ -70,7 +84,7 @@ pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCod
     if !global.quiet {
         eprint!("{}", summary(&manifest));
     }
-    if command.options.strict && !manifest.residuals.is_empty() {
+    if options.strict && !manifest.residuals.is_empty() {
         eprintln!(
             "error: {} reference(s) left after scrubbing (--strict)",
             manifest.residuals.len()

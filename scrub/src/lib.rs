@@ -15,6 +15,7 @@
 //! [`seed`]), and the same final check shows what it misses.
 
 pub mod command;
+pub mod config;
 mod elf;
 mod python;
 mod refs;
@@ -38,7 +39,8 @@ pub const FORMAT_VERSION: u32 = 1;
 pub(crate) const PLACEHOLDER: &[u8] = b"@python@";
 
 /// Which rules to apply.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Preset {
     /// Every store reference, everywhere Nix would find it
     #[default]
@@ -59,13 +61,13 @@ impl Preset {
 /// The scrub stage's options, shared by `pyfod scrub`, `pyfod-scrub` and `pyfod build`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
-    /// Rules: `default` (every reference, everywhere) or `seed` (the seed FOD's installPhase, exactly)
-    #[arg(long, value_enum, default_value_t)]
-    pub preset: Preset,
+    /// Rules: `default` (every reference, everywhere) or `seed` (the seed FOD's installPhase, exactly) [default: default]
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
 
-    /// The Nix store directory
-    #[arg(long, value_name = "DIR", default_value = "/nix/store")]
-    pub store_dir: String,
+    /// The Nix store directory [default: /nix/store]
+    #[arg(long, value_name = "DIR")]
+    pub store_dir: Option<String>,
 
     /// Also strip this store path's hash part, wherever it appears (repeatable)
     #[arg(long = "ref", value_name = "PATH")]
@@ -104,11 +106,25 @@ pub struct Options {
     pub jobs: Option<NonZeroUsize>,
 }
 
+impl Options {
+    pub fn preset(&self) -> Preset {
+        self.preset.unwrap_or_default()
+    }
+
+    /// The store directory, without a trailing slash.
+    pub fn store_dir(&self) -> &str {
+        self.store_dir
+            .as_deref()
+            .unwrap_or("/nix/store")
+            .trim_end_matches('/')
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
-            preset: Preset::Default,
-            store_dir: "/nix/store".into(),
+            preset: None,
+            store_dir: None,
             refs: Vec::new(),
             refs_from: Vec::new(),
             keep: Vec::new(),

@@ -40,7 +40,7 @@ pub(crate) struct EntryScan {
 
 impl<'a> Scrub<'a> {
     pub(crate) fn new(root: &'a Path, options: &'a Options) -> Result<Self, ScrubError> {
-        if options.preset == Preset::Seed {
+        if options.preset() == Preset::Seed {
             let misplaced = [
                 (!options.refs.is_empty(), "--ref"),
                 (!options.refs_from.is_empty(), "--refs-from"),
@@ -53,7 +53,7 @@ impl<'a> Scrub<'a> {
                 return Err(ScrubError::SeedFlag { flag });
             }
         }
-        let store_dir = options.store_dir.trim_end_matches('/');
+        let store_dir = options.store_dir();
         let parse = |flag, text: &String| {
             StoreRef::parse(store_dir, text).ok_or_else(|| ScrubError::NotAStorePath {
                 flag,
@@ -98,11 +98,11 @@ impl<'a> Scrub<'a> {
     }
 
     pub(crate) fn store_dir(&self) -> &str {
-        self.options.store_dir.trim_end_matches('/')
+        self.options.store_dir()
     }
 
     pub(crate) fn run(self) -> Result<ScrubManifest, ScrubError> {
-        let seed = self.options.preset == Preset::Seed;
+        let seed = self.options.preset() == Preset::Seed;
         let mut python = python::placeholder(
             self.root,
             self.options.python_prefix.as_deref(),
@@ -201,7 +201,7 @@ impl<'a> Scrub<'a> {
         kept.dedup();
         Ok(ScrubManifest {
             tree: None,
-            preset: self.options.preset.name().into(),
+            preset: self.options.preset().name().into(),
             store_dir: self.store_dir().into(),
             python_prefix: python.prefix,
             targets: targets.paths(),

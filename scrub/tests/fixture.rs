@@ -21,7 +21,7 @@ fn fixture(test: &str) -> Option<(tempfile::TempDir, NixLikeVenv)> {
 
 fn options(venv: &NixLikeVenv) -> Options {
     Options {
-        store_dir: venv.store.to_string_lossy().into_owned(),
+        store_dir: Some(venv.store.to_string_lossy().into_owned()),
         ..Options::default()
     }
 }
@@ -202,7 +202,7 @@ fn seed_preset_matches_the_seed_shell_byte_for_byte() {
         .unwrap();
     assert!(status.success());
     let seed = Options {
-        preset: Preset::Seed,
+        preset: Some(Preset::Seed),
         ..options(&venv)
     };
     let manifest = run(&by_pyfod, &seed).unwrap();
@@ -309,7 +309,7 @@ fn seed_preset_matches_the_seed_shell_on_a_uv_sync_venv() {
         .unwrap();
     assert!(status.success());
     let seed = Options {
-        preset: Preset::Seed,
+        preset: Some(Preset::Seed),
         ..options(&nixlike)
     };
     let manifest = run(&by_pyfod, &seed).unwrap();
