@@ -59,7 +59,7 @@ impl Preset {
 }
 
 /// The scrub stage's options, shared by `pyfod scrub`, `pyfod-scrub` and `pyfod build`.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Options {
     /// Rules: `default` (every reference, everywhere) or `seed` (the seed FOD's installPhase, exactly) [default: default]
     #[arg(long, value_enum)]
@@ -117,24 +117,6 @@ impl Options {
             .as_deref()
             .unwrap_or("/nix/store")
             .trim_end_matches('/')
-    }
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            preset: None,
-            store_dir: None,
-            refs: Vec::new(),
-            refs_from: Vec::new(),
-            keep: Vec::new(),
-            python_prefix: None,
-            python_everywhere: false,
-            keep_bin: false,
-            keep_pyc: false,
-            strict: false,
-            jobs: None,
-        }
     }
 }
 
