@@ -1,7 +1,6 @@
 //! The `[scrub]` table of `pyfod.toml`: the same rules as the command line, which
 //! overrides it.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -34,47 +33,14 @@ struct File {
     scrub: Option<ScrubConfig>,
     /// Other stages' tables are theirs to check.
     #[serde(flatten)]
-    _rest: toml::Table,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read {path}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    _rest: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
 }
 
 /// Reads the `[scrub]` table of a `pyfod.toml`, if it has one. Errors name the
 /// file, line and column.
-pub fn load(path: &Path) -> Result<Option<ScrubConfig>, ConfigError> {
-    let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let file: File = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
-        path: path.to_path_buf(),
-        message: describe(&text, &e),
-    })?;
+pub fn load(path: &Path) -> Result<Option<ScrubConfig>, pyfod_config::TomlError> {
+    let file: File = pyfod_config::read(path)?;
     Ok(file.scrub)
-}
-
-/// `line L, column C: message`, from the error's byte span.
-fn describe(text: &str, error: &toml::de::Error) -> String {
-    let message = error.message().trim_end();
-    match error.span() {
-        Some(span) => {
-            let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-            format!("line {line}, column {column}: {message}")
-        }
-        None => message.to_owned(),
-    }
 }
 
 impl Options {
@@ -100,10 +66,10 @@ impl Options {
 mod tests {
     use super::*;
 
-    fn load_text(text: &str) -> Result<Option<ScrubConfig>, ConfigError> {
+    fn load_text(text: &str) -> Result<Option<ScrubConfig>, pyfod_config::TomlError> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pyfod.toml");
-        fs::write(&path, text).unwrap();
+        std::fs::write(&path, text).unwrap();
         load(&path)
     }
 

@@ -3,10 +3,12 @@
 //! - [`random_tree`]: seeded trees full of the cases a NAR must get right (odd
 //!   names, modes, symlinks of every kind, empty files and directories).
 //! - [`venv_like_tree`]: a tree shaped like a real venv, for benchmarks.
+//! - [`index`]: a PEP 503/691 package index on 127.0.0.1 that counts requests and misbehaves on demand.
 //! - [`nixlike`]: a venv as it looks inside a Nix build, store references and all.
 //! - [`oracle`]: the real Nix tools, found on PATH, for comparing against.
 //! - `fixtures/`: the seed's installPhase as a shell script, the reference for scrub.
 
+pub mod index;
 pub mod nixlike;
 pub mod oracle;
 mod random;
