@@ -1,26 +1,252 @@
-//! The fetch stage: the artifacts a uv.lock needs, downloaded and verified.
+//! The fetch stage: everything a `uv.lock` needs for a target, decided as
+//! `uv sync --frozen --no-install-project --no-install-workspace --no-dev`
+//! decides it.
 //!
-//! Not built yet: tracked in issue #4. The crate exists so that the
-//! workspace, the `pyfod` command and the `pyfod-fetch` binary have their final
-//! shape; both commands say so and exit 1 rather than pretend.
+//! [`plan`] reads the lock and the `pyproject.toml` beside it, walks the graph
+//! from the roots for the target ([`select`]), and picks each package's artifact
+//! ([`choose`]): the best wheel for the target's tags, or the sdist.
 
-use std::ffi::OsString;
-use std::process::ExitCode;
+mod choose;
+pub mod command;
+pub mod lock;
+mod project;
+pub mod select;
+pub mod tags;
+pub mod target;
 
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "the fetch stage is not implemented yet (issue #4); this pyfod can only hash trees: `pyfod hash PATH`"
-)]
-pub struct NotImplemented;
+use std::path::{Path, PathBuf};
 
-/// `pyfod fetch`: accepts any arguments, so that the answer is the same whatever
-/// is passed.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Command {
-    #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<OsString>,
+pub use choose::{Plan, Planned};
+pub use command::Command;
+pub use project::BinarySettings;
+pub use select::Selection;
+pub use target::Target;
+
+/// Version of what this stage writes; part of its cache key.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The fetch stage's options, shared by `pyfod fetch`, `pyfod-fetch` and `pyfod build`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Options {
+    /// The lock to realise
+    #[arg(long, value_name = "FILE", default_value = "uv.lock")]
+    pub lock: PathBuf,
+
+    /// The interpreter to fetch for: a path, or a name on PATH [default: python3]
+    #[arg(long, value_name = "PYTHON", conflicts_with = "target")]
+    pub python: Option<String>,
+
+    /// Fetch for another machine: `python=3.Y[.Z],platform=manylinux_2_N_<arch>`
+    #[arg(long, value_name = "SPEC")]
+    pub target: Option<String>,
+
+    /// Include this extra of the project (repeatable)
+    #[arg(long = "extra", value_name = "EXTRA")]
+    pub extras: Vec<String>,
+
+    /// Include every extra of the project
+    #[arg(long)]
+    pub all_extras: bool,
+
+    /// Include this dependency group (repeatable)
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+
+    /// Only this dependency group, not the project's dependencies (repeatable)
+    #[arg(long = "only-group", value_name = "GROUP")]
+    pub only_groups: Vec<String>,
+
+    /// Include the `dev` group (left out by default, as the seed's `--no-dev` does)
+    #[arg(long)]
+    pub dev: bool,
+
+    /// Leave this package out (repeatable)
+    #[arg(long = "no-install-package", value_name = "NAME")]
+    pub no_install: Vec<String>,
+
+    /// Fetch the project itself too
+    #[arg(long)]
+    pub install_project: bool,
+
+    /// Fetch the workspace members too
+    #[arg(long)]
+    pub install_workspace: bool,
+
+    /// Use sdists, never wheels (adds to `[tool.uv] no-binary`)
+    #[arg(long)]
+    pub no_binary: bool,
+
+    /// Use this package's sdist, not its wheels (repeatable)
+    #[arg(long = "no-binary-package", value_name = "NAME")]
+    pub no_binary_package: Vec<String>,
+
+    /// Refuse sdists: a package with no fitting wheel is an error
+    #[arg(long)]
+    pub no_build: bool,
+
+    /// Refuse this package's sdist (repeatable)
+    #[arg(long = "no-build-package", value_name = "NAME")]
+    pub no_build_package: Vec<String>,
 }
 
-pub fn execute(_command: &Command) -> anyhow::Result<ExitCode> {
-    Err(NotImplemented.into())
+impl Options {
+    pub fn selection(&self) -> Selection {
+        let mut groups = self.groups.clone();
+        if self.dev {
+            groups.push("dev".into());
+        }
+        Selection {
+            extras: self.extras.clone(),
+            all_extras: self.all_extras,
+            groups,
+            only_groups: self.only_groups.clone(),
+            no_install: self.no_install.clone(),
+            install_project: self.install_project,
+            install_workspace: self.install_workspace,
+        }
+    }
+
+    pub fn target(&self) -> Result<Target, FetchError> {
+        match (&self.target, &self.python) {
+            (Some(spec), _) => Target::explicit(spec),
+            (None, python) => Target::probe(python.as_deref().unwrap_or("python3")),
+        }
+    }
+
+    fn binary_settings(&self) -> BinarySettings {
+        BinarySettings {
+            no_binary: self.no_binary,
+            no_binary_package: self.no_binary_package.clone(),
+            no_build: self.no_build,
+            no_build_package: self.no_build_package.clone(),
+        }
+    }
+}
+
+/// What a lock needs for a target, before anything is downloaded.
+#[derive(Debug)]
+pub struct FetchPlan {
+    pub lock_path: PathBuf,
+    pub lock_bytes: Vec<u8>,
+    pub lock: lock::Lock,
+    pub target: Target,
+    pub settings: BinarySettings,
+    /// Indices into `lock.packages`, each with its artifact, sorted by name.
+    pub chosen: Vec<usize>,
+}
+
+impl FetchPlan {
+    pub fn plans(&self) -> Result<Vec<Plan<'_>>, FetchError> {
+        self.chosen
+            .iter()
+            .map(|&i| choose::choose(&self.lock.packages[i], &self.target, &self.settings))
+            .collect()
+    }
+}
+
+/// Reads the lock, probes or reads the target, and decides what to fetch.
+pub fn plan(options: &Options) -> Result<FetchPlan, FetchError> {
+    let lock_path = options.lock.clone();
+    let lock_bytes = std::fs::read(&lock_path).map_err(|source| FetchError::Read {
+        path: lock_path.clone(),
+        source,
+    })?;
+    let lock = lock::Lock::read(&lock_path)?;
+    let dir = lock_dir(&lock_path);
+    let pyproject = project::read(dir)?;
+    let settings = pyproject.tool.uv.clone().merged(&options.binary_settings());
+    let target = options.target()?;
+    let project = pyproject.project.as_ref().map(|p| p.name.as_str());
+    let chosen = select::select(&lock, project, &target, &options.selection())?;
+    let plan = FetchPlan {
+        lock_path,
+        lock_bytes,
+        lock,
+        target,
+        settings,
+        chosen,
+    };
+    plan.plans()?;
+    Ok(plan)
+}
+
+fn lock_dir(lock: &Path) -> &Path {
+    match lock.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Toml(#[from] pyfod_config::TomlError),
+    #[error(
+        "{path}: lock version {version} is not supported; pyfod reads version 1 (uv 0.4 and later)"
+    )]
+    LockVersion { path: PathBuf, version: u32 },
+    #[error(
+        "{path}: package `{package}` has a source of no kind pyfod knows ({found}); expected one of registry, git, url, path, directory, editable, virtual"
+    )]
+    SourceKind {
+        path: PathBuf,
+        package: String,
+        found: String,
+    },
+    #[error("cannot ask the interpreter {python} about itself: {detail}")]
+    Probe { python: String, detail: String },
+    #[error("--target `{spec}`: {detail}")]
+    TargetSpec { spec: String, detail: String },
+    #[error(
+        "the lock wants Python {requires}, but the target is Python {python}; pass another --python or --target"
+    )]
+    PythonMismatch { python: String, requires: String },
+    #[error(
+        "the lock supports only these environments: {markers:?}; the target ({target}) is none of them"
+    )]
+    UnsupportedTarget {
+        markers: Vec<String>,
+        target: String,
+    },
+    #[error("`{package}`: cannot read the marker `{marker}`: {detail}")]
+    Marker {
+        package: String,
+        marker: String,
+        detail: String,
+    },
+    #[error(
+        "{from} depends on `{name}`, which the lock does not have; the lock is broken: run `uv lock` again"
+    )]
+    MissingPackage { from: String, name: String },
+    #[error(
+        "{from} depends on `{name}`, and several packages of that name fit; the lock is broken: run `uv lock` again"
+    )]
+    AmbiguousPackage { from: String, name: String },
+    #[error("`{package}`: {detail}")]
+    BadArtifact { package: String, detail: String },
+    #[error(
+        "no wheel of {package} {version} fits the target, and the lock has no sdist; wheels: {wheels:?}; the target's best tags: {best_tags:?}"
+    )]
+    NoArtifact {
+        package: String,
+        version: String,
+        wheels: Vec<String>,
+        best_tags: Vec<String>,
+    },
+    #[error(
+        "{package} would have to be built from its sdist, but no-build forbids it: none of its wheels matches any of the target's {tags} tags (best: {best_tags:?})"
+    )]
+    NoBuild {
+        package: String,
+        best_tags: Vec<String>,
+        tags: usize,
+    },
+    #[error("{0}")]
+    Unsupported(String),
 }

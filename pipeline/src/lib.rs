@@ -30,7 +30,7 @@ pub enum Commands {
     /// Inspect manifests
     #[command(subcommand)]
     Manifest(ManifestCommand),
-    /// Download every artifact a uv.lock needs (not implemented yet)
+    /// Decide (and, soon, download) every artifact a uv.lock needs for a target
     Fetch(pyfod_fetch::Command),
     /// Build sdists and source trees into wheels (not implemented yet)
     BuildSdist(pyfod_build_sdist::Command),
@@ -63,7 +63,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Commands::Hash(command) => pyfod_hash::command::execute(command, &cli.global),
         Commands::Diff(command) => diff::execute(command, &cli.global),
         Commands::Manifest(ManifestCommand::Show { file }) => manifest_show::execute(file),
-        Commands::Fetch(command) => pyfod_fetch::execute(command),
+        Commands::Fetch(command) => pyfod_fetch::command::execute(command, &cli.global),
         Commands::BuildSdist(command) => pyfod_build_sdist::execute(command),
         Commands::Install(command) => pyfod_install::execute(command),
         Commands::Scrub(command) => pyfod_scrub::command::execute(command, &cli.global),

@@ -244,10 +244,10 @@ fn seed_preset_matches_the_seed_shell_on_a_uv_sync_venv() {
     fs::create_dir_all(&wheels).unwrap();
     fs::create_dir_all(&project).unwrap();
     let made = Command::new("python3")
-        .arg(pyfod_tests::fixture("make-wheel.py"))
-        .args(["hello", "1.0"])
+        .arg(pyfod_tests::fixture("make-dist.py"))
+        .args(["wheel", "hello", "1.0"])
         .arg(&wheels)
-        .arg("hello=hello:main")
+        .args(["--script", "hello=hello:main"])
         .status()
         .unwrap();
     assert!(made.success());

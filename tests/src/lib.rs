@@ -6,12 +6,14 @@
 //! - [`index`]: a PEP 503/691 package index on 127.0.0.1 that counts requests and misbehaves on demand.
 //! - [`nixlike`]: a venv as it looks inside a Nix build, store references and all.
 //! - [`oracle`]: the real Nix tools, found on PATH, for comparing against.
+//! - [`uvproject`]: projects locked and synced by the real `uv` against the test index.
 //! - `fixtures/`: the seed's installPhase as a shell script, the reference for scrub.
 
 pub mod index;
 pub mod nixlike;
 pub mod oracle;
 mod random;
+pub mod uvproject;
 mod venv;
 
 pub use random::{TRICKY_NAMES, random_tree};

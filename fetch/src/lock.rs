@@ -1,0 +1,202 @@
+//! `uv.lock`, as uv writes it (version 1, any revision). Unknown keys are
+//! tolerated, as uv tolerates them; a missing required key or malformed TOML is
+//! an error that names the file, line and column.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::FetchError;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Lock {
+    pub version: u32,
+    #[serde(default)]
+    pub revision: u32,
+    pub requires_python: Option<String>,
+    #[serde(default)]
+    pub resolution_markers: Vec<String>,
+    #[serde(default)]
+    pub supported_markers: Vec<String>,
+    #[serde(default)]
+    pub required_markers: Vec<String>,
+    #[serde(default)]
+    pub conflicts: Vec<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub manifest: LockManifest,
+    #[serde(default, rename = "package")]
+    pub packages: Vec<Package>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LockManifest {
+    #[serde(default)]
+    pub members: Vec<String>,
+    #[serde(default)]
+    pub requirements: Vec<Requirement>,
+    #[serde(default)]
+    pub dependency_groups: BTreeMap<String, Vec<Requirement>>,
+}
+
+/// A requirement of `[manifest]`: roots of a workspace without a project.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Requirement {
+    pub name: String,
+    pub marker: Option<String>,
+    #[serde(default)]
+    pub extras: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Package {
+    pub name: String,
+    pub version: Option<String>,
+    pub source: SourceWire,
+    #[serde(default)]
+    pub resolution_markers: Vec<String>,
+    #[serde(default)]
+    pub dependencies: Vec<Dependency>,
+    #[serde(default)]
+    pub optional_dependencies: BTreeMap<String, Vec<Dependency>>,
+    #[serde(default, alias = "dependency-groups")]
+    pub dev_dependencies: BTreeMap<String, Vec<Dependency>>,
+    pub sdist: Option<Artifact>,
+    #[serde(default)]
+    pub wheels: Vec<Artifact>,
+}
+
+/// `source = { registry = … }` and its kin: exactly one kind key.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SourceWire {
+    pub registry: Option<String>,
+    pub git: Option<String>,
+    pub url: Option<String>,
+    pub path: Option<String>,
+    pub directory: Option<String>,
+    pub editable: Option<String>,
+    #[serde(rename = "virtual")]
+    pub virtual_: Option<String>,
+    pub subdirectory: Option<String>,
+    /// Keys of kinds pyfod does not know, to name them in the error.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde::de::IgnoredAny>,
+}
+
+/// What a source is, once checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    Registry,
+    Git,
+    Url,
+    Path,
+    Directory,
+    Editable,
+    Virtual,
+}
+
+impl SourceWire {
+    /// The kind and its value; `None` unless exactly one kind key is set.
+    pub fn kind(&self) -> Option<(SourceKind, &str)> {
+        let kinds = [
+            (SourceKind::Registry, &self.registry),
+            (SourceKind::Git, &self.git),
+            (SourceKind::Url, &self.url),
+            (SourceKind::Path, &self.path),
+            (SourceKind::Directory, &self.directory),
+            (SourceKind::Editable, &self.editable),
+            (SourceKind::Virtual, &self.virtual_),
+        ];
+        let mut set = kinds
+            .into_iter()
+            .filter_map(|(kind, value)| Some((kind, value.as_deref()?)));
+        let first = set.next()?;
+        set.next().is_none().then_some(first)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Dependency {
+    pub name: String,
+    pub version: Option<String>,
+    pub source: Option<SourceWire>,
+    #[serde(default)]
+    pub extra: Vec<String>,
+    pub marker: Option<String>,
+}
+
+/// An sdist or wheel entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Artifact {
+    pub url: Option<String>,
+    pub path: Option<String>,
+    pub filename: Option<String>,
+    pub hash: Option<String>,
+    pub size: Option<u64>,
+    pub upload_time: Option<String>,
+}
+
+impl Artifact {
+    /// The file name: the last segment of its URL or path, or `filename`.
+    pub fn file_name(&self) -> Option<&str> {
+        let from = |s: &'_ str| -> Option<String> {
+            let s = s.split(['#', '?']).next()?;
+            Some(s.rsplit('/').next()?.to_owned())
+        };
+        if let Some(name) = &self.filename {
+            return Some(name);
+        }
+        let raw = self.url.as_deref().or(self.path.as_deref())?;
+        let name = from(raw)?;
+        // Return a slice of `raw` so no allocation outlives this call.
+        let start = raw.find(&name)?;
+        Some(&raw[start..start + name.len()])
+    }
+}
+
+impl Lock {
+    pub fn read(path: &Path) -> Result<Lock, FetchError> {
+        let lock: Lock = pyfod_config::read(path)?;
+        if lock.version != 1 {
+            return Err(FetchError::LockVersion {
+                path: path.to_path_buf(),
+                version: lock.version,
+            });
+        }
+        for package in &lock.packages {
+            if package.source.kind().is_none() {
+                return Err(FetchError::SourceKind {
+                    path: path.to_path_buf(),
+                    package: package.name.clone(),
+                    found: match package.source.other.keys().next() {
+                        Some(key) => format!("`{key}`"),
+                        None => "several kinds, or none".into(),
+                    },
+                });
+            }
+        }
+        Ok(lock)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_file_names() {
+        let wheel = Artifact {
+            url: Some("http://127.0.0.1:1/files/six-1.16.0-py2.py3-none-any.whl#sha256=ab".into()),
+            path: None,
+            filename: None,
+            hash: None,
+            size: None,
+            upload_time: None,
+        };
+        assert_eq!(wheel.file_name(), Some("six-1.16.0-py2.py3-none-any.whl"));
+    }
+}
