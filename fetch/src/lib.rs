@@ -8,6 +8,7 @@
 
 mod choose;
 pub mod command;
+mod download;
 pub mod lock;
 mod project;
 pub mod select;
@@ -87,6 +88,18 @@ pub struct Options {
     /// Refuse this package's sdist (repeatable)
     #[arg(long = "no-build-package", value_name = "NAME")]
     pub no_build_package: Vec<String>,
+
+    /// Use only what the store has; name what is missing
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Accept lock entries without a hash (recorded as such in the manifest)
+    #[arg(long)]
+    pub allow_unhashed: bool,
+
+    /// Downloads at once [default: 8]
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<std::num::NonZeroUsize>,
 }
 
 impl Options {
@@ -142,6 +155,122 @@ impl FetchPlan {
             .map(|&i| choose::choose(&self.lock.packages[i], &self.target, &self.settings))
             .collect()
     }
+}
+
+/// The stage's entry: decides what the lock needs and puts every artifact in the
+/// store, verified against the lock's hash.
+pub fn run(
+    options: &Options,
+    store: &pyfod_store::Store,
+) -> Result<pyfod_manifest::FetchManifest, FetchError> {
+    let plan = plan(options)?;
+    let plans = plan.plans()?;
+    let dir = lock_dir(&plan.lock_path);
+    let mut jobs = Vec::new();
+    for item in &plans {
+        jobs.push(job(item, dir, options.allow_unhashed)?);
+    }
+    let settings = download::Settings {
+        offline: options.offline,
+        jobs: options.jobs.map_or(8, std::num::NonZeroUsize::get),
+    };
+    let fetched = download::fetch_all(jobs.clone(), store, &settings)?;
+    let packages = plans
+        .iter()
+        .zip(jobs.iter().zip(fetched))
+        .map(|(item, (job, fetched))| {
+            let file = pyfod_manifest::StoredFile {
+                filename: job.filename.clone(),
+                sha256: fetched.sha256,
+                size: fetched.size,
+                url: match &job.location {
+                    download::Location::Url(url) => Some(choose::without_credentials(url)),
+                    download::Location::Local(_) => None,
+                },
+                hash_from_lock: job.expected.is_some(),
+            };
+            pyfod_manifest::FetchedPackage {
+                name: item.package.name.clone(),
+                version: item.package.version.clone(),
+                source: item.source.clone(),
+                artifact: match item.artifact {
+                    Planned::Wheel(_) => pyfod_manifest::Artifact::Wheel(file),
+                    _ => pyfod_manifest::Artifact::Sdist(file),
+                },
+                choice: item.choice.clone(),
+            }
+        })
+        .collect();
+    let selection = options.selection();
+    Ok(pyfod_manifest::FetchManifest {
+        lock: pyfod_digest::Sha256::of(&plan.lock_bytes),
+        settings: pyfod_digest::Sha256::of(format!("{:?}", plan.settings).as_bytes()),
+        target: plan.target.to_manifest(),
+        selection: pyfod_manifest::Selection {
+            extras: selection.extras,
+            groups: selection.groups,
+            no_install: selection.no_install,
+            install_project: selection.install_project,
+            install_workspace: selection.install_workspace,
+        },
+        packages,
+    })
+}
+
+/// Where one planned artifact comes from, and the hash it must have.
+fn job(
+    item: &Plan<'_>,
+    lock_dir: &Path,
+    allow_unhashed: bool,
+) -> Result<download::Job, FetchError> {
+    let package = &item.package.name;
+    let artifact = match &item.artifact {
+        Planned::Wheel(a) | Planned::Sdist(a) => *a,
+        Planned::Tree => {
+            return Err(FetchError::Unsupported(format!(
+                "{package} comes from a {} source; fetching git and local source trees is not implemented yet",
+                item.source.kind()
+            )));
+        }
+    };
+    let filename = artifact.file_name().unwrap_or(package).to_owned();
+    let location = match (&artifact.url, &artifact.path, &item.source) {
+        (Some(url), _, _) => download::Location::Url(url.clone()),
+        (None, Some(path), pyfod_manifest::Source::Registry { index }) => {
+            download::Location::Local(lock_dir.join(index).join(path))
+        }
+        (None, Some(path), _) => download::Location::Local(lock_dir.join(path)),
+        (None, None, pyfod_manifest::Source::Path { path }) => {
+            download::Location::Local(lock_dir.join(path))
+        }
+        _ => {
+            return Err(FetchError::BadArtifact {
+                package: package.clone(),
+                detail: format!("{filename} has neither a URL nor a path in the lock"),
+            });
+        }
+    };
+    let expected = match &artifact.hash {
+        Some(hash) => Some(pyfod_digest::HashFormat::parse_any(hash).map_err(|e| {
+            FetchError::BadArtifact {
+                package: package.clone(),
+                detail: format!("the hash of {filename}: {e}"),
+            }
+        })?),
+        None if allow_unhashed => None,
+        None => {
+            return Err(FetchError::Unhashed {
+                package: package.clone(),
+                filename,
+            });
+        }
+    };
+    Ok(download::Job {
+        package: package.clone(),
+        filename,
+        location,
+        expected,
+    })
 }
 
 /// Reads the lock, probes or reads the target, and decides what to fetch.
@@ -249,4 +378,29 @@ pub enum FetchError {
     },
     #[error("{0}")]
     Unsupported(String),
+    #[error(
+        "the lock gives no hash for {filename} ({package}), so its bytes cannot be checked; lock against an index that publishes hashes, or pass --allow-unhashed"
+    )]
+    Unhashed { package: String, filename: String },
+    #[error("cannot download {package} from {url}: {detail}")]
+    Download {
+        package: String,
+        url: String,
+        detail: String,
+    },
+    #[error(
+        "{package}: {url} does not have the hash the lock records; nothing was stored\n  expected: {expected}\n  actual:   {actual}\nthe index changed the file, or something between you and it did; check the index, then run `uv lock` again if the change is genuine",
+        expected = expected.to_sri(),
+        actual = actual.to_sri()
+    )]
+    HashMismatch {
+        package: String,
+        url: String,
+        expected: pyfod_digest::Sha256,
+        actual: pyfod_digest::Sha256,
+    },
+    #[error("--offline, and the store lacks {}: {}", missing.len(), missing.join(", "))]
+    Offline { missing: Vec<String> },
+    #[error(transparent)]
+    Store(#[from] pyfod_store::StoreError),
 }

@@ -134,10 +134,7 @@ impl Store {
         mut reader: impl Read,
         expected: Option<&Sha256>,
     ) -> Result<Sha256, StoreError> {
-        let temp = self.temp_entry()?;
-        let path = temp.path().to_path_buf();
-        let mut file = File::create(&path).map_err(|e| StoreError::io("create", &path, e))?;
-        let mut hasher = Sha256Hasher::new();
+        let mut writer = self.blob_writer()?;
         let mut buf = vec![0u8; 256 * 1024];
         loop {
             let n = match reader.read(&mut buf) {
@@ -146,30 +143,23 @@ impl Store {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(StoreError::Source(e)),
             };
-            hasher.update(&buf[..n]);
-            file.write_all(&buf[..n])
-                .map_err(|e| StoreError::io("write", &path, e))?;
+            writer.write(&buf[..n])?;
         }
-        let digest = hasher.finish();
-        if let Some(expected) = expected
-            && *expected != digest
-        {
-            return Err(StoreError::DigestMismatch {
-                expected: *expected,
-                actual: digest,
-            });
-        }
-        file.set_permissions(fs::Permissions::from_mode(0o444))
-            .and_then(|()| file.sync_all())
-            .map_err(|e| StoreError::io("flush", &path, e))?;
-        drop(file);
-        let target = self.blob_path(&digest);
-        if !target.exists() {
-            fs::rename(&path, &target).map_err(|e| StoreError::io("publish", &target, e))?;
-            sync_dir(target.parent().expect("blob paths have a parent"))
-                .map_err(|e| StoreError::io("flush", &target, e))?;
-        }
-        Ok(digest)
+        writer.commit(expected)
+    }
+
+    /// A blob written piece by piece (a download, say), hashed on the way and
+    /// published by [`BlobWriter::commit`]; dropped uncommitted, it leaves nothing.
+    pub fn blob_writer(&self) -> Result<BlobWriter, StoreError> {
+        let temp = self.temp_entry()?;
+        let path = temp.path().to_path_buf();
+        let file = File::create(&path).map_err(|e| StoreError::io("create", &path, e))?;
+        Ok(BlobWriter {
+            store: self.clone(),
+            temp,
+            file,
+            hasher: Sha256Hasher::new(),
+        })
     }
 
     pub fn add_blob_bytes(&self, bytes: &[u8]) -> Result<Sha256, StoreError> {
@@ -253,6 +243,58 @@ impl Store {
     /// key at a time, so a second process waits and then finds the output cached.
     pub fn lock(&self, name: &str) -> Result<LockGuard, StoreError> {
         LockGuard::acquire(&self.root.join("locks").join(format!("{name}.lock")))
+    }
+}
+
+/// See [`Store::blob_writer`].
+#[derive(Debug)]
+pub struct BlobWriter {
+    store: Store,
+    temp: TempEntry,
+    file: File,
+    hasher: Sha256Hasher,
+}
+
+impl BlobWriter {
+    pub fn write(&mut self, data: &[u8]) -> Result<(), StoreError> {
+        self.hasher.update(data);
+        self.file
+            .write_all(data)
+            .map_err(|e| StoreError::io("write", self.temp.path(), e))
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.hasher.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hasher.is_empty()
+    }
+
+    /// Checks the digest against `expected` and moves the blob into place.
+    pub fn commit(self, expected: Option<&Sha256>) -> Result<Sha256, StoreError> {
+        let digest = self.hasher.finish();
+        if let Some(expected) = expected
+            && *expected != digest
+        {
+            return Err(StoreError::DigestMismatch {
+                expected: *expected,
+                actual: digest,
+            });
+        }
+        let path = self.temp.path();
+        self.file
+            .set_permissions(fs::Permissions::from_mode(0o444))
+            .and_then(|()| self.file.sync_all())
+            .map_err(|e| StoreError::io("flush", path, e))?;
+        let target = self.store.blob_path(&digest);
+        if !target.exists() {
+            fs::rename(path, &target).map_err(|e| StoreError::io("publish", &target, e))?;
+            sync_dir(target.parent().expect("blob paths have a parent"))
+                .map_err(|e| StoreError::io("flush", &target, e))?;
+        }
+        Ok(digest)
     }
 }
 

@@ -1,0 +1,243 @@
+//! Downloads: bounded concurrency, retries on connection errors and 5xx, each
+//! file streamed into the store while its SHA-256 is computed and compared with
+//! the lock's. Nothing enters the store unverified; a file already there costs no
+//! request at all.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyfod_digest::Sha256;
+use pyfod_store::{Store, StoreError};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::FetchError;
+
+/// Attempts after the first, on errors worth retrying.
+const RETRIES: u32 = 3;
+
+/// Where an artifact comes from.
+#[derive(Debug, Clone)]
+pub enum Location {
+    Url(String),
+    Local(PathBuf),
+}
+
+/// One artifact to put in the store.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub package: String,
+    pub filename: String,
+    pub location: Location,
+    /// From the lock; `None` only with `--allow-unhashed`.
+    pub expected: Option<Sha256>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fetched {
+    pub sha256: Sha256,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub offline: bool,
+    pub jobs: usize,
+}
+
+/// Fetches every job, in parallel; results in the jobs' order.
+pub fn fetch_all(
+    jobs: Vec<Job>,
+    store: &Store,
+    settings: &Settings,
+) -> Result<Vec<Fetched>, FetchError> {
+    let missing: Vec<&Job> = jobs
+        .iter()
+        .filter(|job| job.expected.is_none_or(|d| !store.has_blob(&d)))
+        .collect();
+    if settings.offline {
+        let remote: Vec<String> = missing
+            .iter()
+            .filter(|job| matches!(job.location, Location::Url(_)))
+            .map(|job| format!("{} ({})", job.filename, job.package))
+            .collect();
+        if !remote.is_empty() {
+            return Err(FetchError::Offline { missing: remote });
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| FetchError::Download {
+            package: String::new(),
+            url: String::new(),
+            detail: format!("cannot start the download runtime: {e}"),
+        })?;
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("pyfod/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| FetchError::Download {
+            package: String::new(),
+            url: String::new(),
+            detail: format!("cannot set up HTTPS: {e}"),
+        })?;
+    runtime.block_on(async {
+        let permits = Arc::new(Semaphore::new(settings.jobs.max(1)));
+        let mut set = JoinSet::new();
+        for (index, job) in jobs.into_iter().enumerate() {
+            let (client, store, permits) = (client.clone(), store.clone(), permits.clone());
+            set.spawn(async move {
+                let _permit = permits.acquire_owned().await.expect("never closed");
+                (index, fetch_one(&client, &store, &job).await)
+            });
+        }
+        let mut results = vec![None; set.len()];
+        while let Some(joined) = set.join_next().await {
+            let (index, result) = joined.expect("download tasks do not panic");
+            match result {
+                Ok(fetched) => results[index] = Some(fetched),
+                Err(error) => {
+                    set.abort_all();
+                    return Err(error);
+                }
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.expect("every job answered"))
+            .collect())
+    })
+}
+
+async fn fetch_one(
+    client: &reqwest::Client,
+    store: &Store,
+    job: &Job,
+) -> Result<Fetched, FetchError> {
+    if let Some(expected) = job.expected
+        && store.has_blob(&expected)
+    {
+        let size = std::fs::metadata(store.blob_path(&expected)).map_or(0, |m| m.len());
+        return Ok(Fetched {
+            sha256: expected,
+            size,
+        });
+    }
+    match &job.location {
+        Location::Local(path) => {
+            let file = std::fs::File::open(path).map_err(|e| FetchError::Read {
+                path: path.clone(),
+                source: e,
+            })?;
+            let size = file.metadata().map_or(0, |m| m.len());
+            let sha256 = store
+                .add_blob(file, job.expected.as_ref())
+                .map_err(|e| mismatch_or_store(job, &path.display().to_string(), e))?;
+            Ok(Fetched { sha256, size })
+        }
+        Location::Url(url) => {
+            let mut attempt = 0;
+            loop {
+                match download(client, store, job, url).await {
+                    Ok(fetched) => return Ok(fetched),
+                    Err(Attempt::Retry(detail)) if attempt < RETRIES => {
+                        attempt += 1;
+                        tracing::warn!(
+                            "{}: {detail}; retrying ({attempt}/{RETRIES})",
+                            job.filename
+                        );
+                        tokio::time::sleep(Duration::from_millis(200 * 4u64.pow(attempt - 1)))
+                            .await;
+                    }
+                    Err(Attempt::Retry(detail)) => {
+                        return Err(FetchError::Download {
+                            package: job.package.clone(),
+                            url: crate::choose::without_credentials(url),
+                            detail: format!("{detail} (after {} attempts)", RETRIES + 1),
+                        });
+                    }
+                    Err(Attempt::Fail(error)) => return Err(error),
+                }
+            }
+        }
+    }
+}
+
+enum Attempt {
+    Retry(String),
+    Fail(FetchError),
+}
+
+async fn download(
+    client: &reqwest::Client,
+    store: &Store,
+    job: &Job,
+    url: &str,
+) -> Result<Fetched, Attempt> {
+    let shown = crate::choose::without_credentials(url);
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| Attempt::Retry(describe(&e)))?;
+    let status = response.status();
+    if status.is_server_error() {
+        return Err(Attempt::Retry(format!("the server answered {status}")));
+    }
+    if !status.is_success() {
+        return Err(Attempt::Fail(FetchError::Download {
+            package: job.package.clone(),
+            url: shown,
+            detail: format!("the server answered {status}"),
+        }));
+    }
+    let mut writer = store
+        .blob_writer()
+        .map_err(|e| Attempt::Fail(mismatch_or_store(job, &shown, e)))?;
+    let mut response = response;
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => writer
+                .write(&chunk)
+                .map_err(|e| Attempt::Fail(mismatch_or_store(job, &shown, e)))?,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(Attempt::Retry(format!(
+                    "the transfer broke off: {}",
+                    describe(&e)
+                )));
+            }
+        }
+    }
+    let size = writer.len();
+    let sha256 = writer
+        .commit(job.expected.as_ref())
+        .map_err(|e| Attempt::Fail(mismatch_or_store(job, &shown, e)))?;
+    Ok(Fetched { sha256, size })
+}
+
+fn mismatch_or_store(job: &Job, from: &str, error: StoreError) -> FetchError {
+    match error {
+        StoreError::DigestMismatch { expected, actual } => FetchError::HashMismatch {
+            package: job.package.clone(),
+            url: from.to_owned(),
+            expected,
+            actual,
+        },
+        other => FetchError::Store(other),
+    }
+}
+
+/// reqwest's error with its causes, on one line.
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
