@@ -1,26 +1,15 @@
-//! The hash stage: the NAR serialisation of a tree and its SHA-256, exactly as Nix
-//! computes them for `outputHashMode = "recursive"`.
-//!
-//! [`hash_path`] streams: one thread walks the tree in NAR order, a pool of
-//! readers reads files ahead in bounded chunks, and the calling thread feeds the
-//! NAR stream to SHA-256. No file is held in memory whole, and memory stays
-//! bounded by [`HashSettings::read_ahead`] whatever the size of the tree.
+//! The hash stage: the NAR SHA-256 of a tree, as Nix computes it, its hash
+//! manifest (every entry with its own digest), and the comparison of two such
+//! manifests. The hashing itself is [`pyfod_nar`].
 
-mod budget;
 pub mod command;
 pub mod diff;
-mod error;
-pub mod nar;
-mod read;
-mod tree;
-mod walk;
 
 use std::num::NonZeroUsize;
 use std::path::Path;
 
 pub use command::Command;
-pub use error::HashError;
-pub use tree::{HashSettings, TreeHash, default_readers, hash_path};
+pub use pyfod_nar::{HashError, HashSettings, TreeHash, default_readers, hash_path, nar};
 
 use pyfod_manifest::HashManifest;
 

@@ -2,7 +2,7 @@
 //! `nix-hash --type sha256`. Any difference is a bug in pyfod.
 
 use pyfod_digest::HashFormat;
-use pyfod_hash::{HashSettings, hash_path};
+use pyfod_nar::{HashSettings, hash_path};
 use pyfod_tests::{oracle, random_tree};
 
 const TREES: u64 = 300;

@@ -7,8 +7,8 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use pyfod_hash::{HashError, HashSettings, hash_path};
 use pyfod_manifest::{NarNode, RelPath};
+use pyfod_nar::{HashError, HashSettings, hash_path};
 use pyfod_tests::{TRICKY_NAMES, oracle};
 
 fn sri(path: &Path) -> String {
