@@ -14,6 +14,7 @@ mod project;
 pub mod select;
 pub mod tags;
 pub mod target;
+mod tree;
 
 use std::path::{Path, PathBuf};
 
@@ -167,40 +168,88 @@ pub fn run(
     let plans = plan.plans()?;
     let dir = lock_dir(&plan.lock_path);
     let mut jobs = Vec::new();
-    for item in &plans {
+    for item in plans
+        .iter()
+        .filter(|p| !matches!(p.artifact, Planned::Tree))
+    {
         jobs.push(job(item, dir, options.allow_unhashed)?);
     }
     let settings = download::Settings {
         offline: options.offline,
         jobs: options.jobs.map_or(8, std::num::NonZeroUsize::get),
     };
-    let fetched = download::fetch_all(jobs.clone(), store, &settings)?;
-    let packages = plans
-        .iter()
-        .zip(jobs.iter().zip(fetched))
-        .map(|(item, (job, fetched))| {
-            let file = pyfod_manifest::StoredFile {
-                filename: job.filename.clone(),
-                sha256: fetched.sha256,
-                size: fetched.size,
-                url: match &job.location {
-                    download::Location::Url(url) => Some(choose::without_credentials(url)),
-                    download::Location::Local(_) => None,
+    let mut fetched = download::fetch_all(jobs.clone(), store, &settings)?
+        .into_iter()
+        .zip(jobs);
+    let mut packages = Vec::new();
+    for item in &plans {
+        let artifact = match (&item.artifact, &item.source) {
+            (
+                Planned::Tree,
+                pyfod_manifest::Source::Git {
+                    repository,
+                    commit,
+                    subdirectory,
+                    ..
                 },
-                hash_from_lock: job.expected.is_some(),
-            };
-            pyfod_manifest::FetchedPackage {
-                name: item.package.name.clone(),
-                version: item.package.version.clone(),
-                source: item.source.clone(),
-                artifact: match item.artifact {
+            ) => {
+                let raw = item.package.source.git.as_deref().unwrap_or(repository);
+                let url = raw.split(['?', '#']).next().unwrap_or(raw);
+                pyfod_manifest::Artifact::Tree {
+                    tree: tree::git(
+                        store,
+                        &item.package.name,
+                        url,
+                        commit,
+                        subdirectory.as_deref(),
+                        options.offline,
+                    )?,
+                    commit: Some(commit.clone()),
+                    subdirectory: subdirectory.clone(),
+                }
+            }
+            (
+                Planned::Tree,
+                pyfod_manifest::Source::Directory { path }
+                | pyfod_manifest::Source::Editable { path },
+            ) => pyfod_manifest::Artifact::Tree {
+                tree: tree::local(store, dir, path)?,
+                commit: None,
+                subdirectory: None,
+            },
+            (Planned::Tree, other) => {
+                return Err(FetchError::Unsupported(format!(
+                    "{}: a {} source as a tree",
+                    item.package.name,
+                    other.kind()
+                )));
+            }
+            (planned, _) => {
+                let (fetched, job) = fetched.next().expect("one download per file artifact");
+                let file = pyfod_manifest::StoredFile {
+                    filename: job.filename.clone(),
+                    sha256: fetched.sha256,
+                    size: fetched.size,
+                    url: match &job.location {
+                        download::Location::Url(url) => Some(choose::without_credentials(url)),
+                        download::Location::Local(_) => None,
+                    },
+                    hash_from_lock: job.expected.is_some(),
+                };
+                match planned {
                     Planned::Wheel(_) => pyfod_manifest::Artifact::Wheel(file),
                     _ => pyfod_manifest::Artifact::Sdist(file),
-                },
-                choice: item.choice.clone(),
+                }
             }
-        })
-        .collect();
+        };
+        packages.push(pyfod_manifest::FetchedPackage {
+            name: item.package.name.clone(),
+            version: item.package.version.clone(),
+            source: item.source.clone(),
+            artifact,
+            choice: item.choice.clone(),
+        });
+    }
     let selection = options.selection();
     Ok(pyfod_manifest::FetchManifest {
         lock: pyfod_digest::Sha256::of(&plan.lock_bytes),
@@ -226,12 +275,7 @@ fn job(
     let package = &item.package.name;
     let artifact = match &item.artifact {
         Planned::Wheel(a) | Planned::Sdist(a) => *a,
-        Planned::Tree => {
-            return Err(FetchError::Unsupported(format!(
-                "{package} comes from a {} source; fetching git and local source trees is not implemented yet",
-                item.source.kind()
-            )));
-        }
+        Planned::Tree => unreachable!("trees are not downloaded"),
     };
     let filename = artifact.file_name().unwrap_or(package).to_owned();
     let location = match (&artifact.url, &artifact.path, &item.source) {
@@ -403,4 +447,13 @@ pub enum FetchError {
     Offline { missing: Vec<String> },
     #[error(transparent)]
     Store(#[from] pyfod_store::StoreError),
+    #[error("{package}: cannot check out {repository} at {commit}: {detail}")]
+    Git {
+        package: String,
+        repository: String,
+        commit: String,
+        detail: String,
+    },
+    #[error("cannot hash a source tree: {0}")]
+    Tree(String),
 }

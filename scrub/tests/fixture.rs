@@ -5,8 +5,8 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use pyfod_nar::{HashSettings, hash_path};
 use pyfod_manifest::{ReplacementKind, ScrubManifest};
+use pyfod_nar::{HashSettings, hash_path};
 use pyfod_scrub::{Options, Preset, run};
 use pyfod_tests::nixlike::{NixLikeVenv, tool_available};
 

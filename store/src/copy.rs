@@ -8,6 +8,15 @@ use std::path::Path;
 /// set last, so read-only directories can still be filled. Other file types are
 /// an error naming the path.
 pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
+    copy_tree_except(from, to, &|_| false)
+}
+
+/// [`copy_tree`], leaving out every entry (at any depth) whose name `skip` picks.
+pub fn copy_tree_except(
+    from: &Path,
+    to: &Path,
+    skip: &dyn Fn(&std::ffi::OsStr) -> bool,
+) -> io::Result<()> {
     let meta = from.symlink_metadata()?;
     let file_type = meta.file_type();
     if file_type.is_symlink() {
@@ -18,7 +27,9 @@ pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
         fs::create_dir(to)?;
         for entry in fs::read_dir(from)? {
             let entry = entry?;
-            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
+            if !skip(&entry.file_name()) {
+                copy_tree_except(&entry.path(), &to.join(entry.file_name()), skip)?;
+            }
         }
         fs::set_permissions(to, fs::Permissions::from_mode(meta.permissions().mode()))
     } else {

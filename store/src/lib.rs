@@ -4,6 +4,8 @@
 //! VERSION               layout version of this store
 //! blobs/sha256/<hex>    files named by the SHA-256 of their contents (read-only)
 //! stages/<key>/         a finished stage output: `manifest`, and `tree/` if it made one
+//! trees/<name>/         source trees: git checkouts, copies of local projects
+//! git/<hash>.git        bare clones, one per repository URL
 //! tmp/<id>, <id>.lock   work in progress, each piece held by a lock of its writer
 //! locks/<name>.lock     named locks that serialise work on one key
 //! ```
@@ -30,7 +32,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 pub use atomic::{AtomicFile, sync_dir, write_atomic};
-pub use copy::copy_tree;
+pub use copy::{copy_tree, copy_tree_except};
 pub use error::StoreError;
 pub use key::StageKey;
 pub use lock::LockGuard;
@@ -87,7 +89,7 @@ impl Store {
         let store = Store {
             root: root.to_path_buf(),
         };
-        for dir in ["blobs/sha256", "stages", "tmp", "locks"] {
+        for dir in ["blobs/sha256", "stages", "trees", "git", "tmp", "locks"] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(|e| StoreError::io("create", &path, e))?;
         }
@@ -237,6 +239,34 @@ impl Store {
                 io::Error::new(io::ErrorKind::NotFound, "published entry vanished"),
             )
         })
+    }
+
+    /// Where the tree `name` lives (whether or not it is there).
+    pub fn tree_path(&self, name: &str) -> PathBuf {
+        self.root.join("trees").join(name)
+    }
+
+    /// Moves a tree built in a [`TempEntry`] to `trees/<name>`; if another process
+    /// put one there first, theirs is kept. Returns its path.
+    pub fn publish_tree(&self, name: &str, tree: TempEntry) -> Result<PathBuf, StoreError> {
+        let target = self.tree_path(name);
+        atomic::sync_filesystem(tree.path())
+            .map_err(|e| StoreError::io("flush", tree.path(), e))?;
+        match fs::rename(tree.path(), &target) {
+            Ok(()) => sync_dir(&self.root.join("trees"))
+                .map_err(|e| StoreError::io("flush", &target, e))?,
+            Err(e) if is_already_there(&e) => {}
+            Err(e) => return Err(StoreError::io("publish", &target, e)),
+        }
+        Ok(target)
+    }
+
+    /// The bare clone for a repository, named by a digest of its URL.
+    pub fn git_dir(&self, repository: &str) -> PathBuf {
+        self.root.join("git").join(format!(
+            "{}.git",
+            Sha256::of(repository.as_bytes()).to_hex()
+        ))
     }
 
     /// Takes the named lock, waiting for whoever holds it. Used to run one stage
