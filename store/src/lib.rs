@@ -252,7 +252,10 @@ impl Store {
         let target = self.tree_path(name);
         atomic::sync_filesystem(tree.path())
             .map_err(|e| StoreError::io("flush", tree.path(), e))?;
-        match fs::rename(tree.path(), &target) {
+        let renamed = fs::rename(tree.path(), &target);
+        // Moved or not, the work area's lock is released now.
+        drop(tree);
+        match renamed {
             Ok(()) => sync_dir(&self.root.join("trees"))
                 .map_err(|e| StoreError::io("flush", &target, e))?,
             Err(e) if is_already_there(&e) => {}
