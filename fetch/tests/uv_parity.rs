@@ -281,3 +281,94 @@ fn the_lock_must_fit_the_interpreter() {
         "{stderr}"
     );
 }
+
+/// A workspace: a root project and two members, one reached from the root and
+/// one not, and a dependency on a local wheel file. uv installs the members'
+/// dependencies reachable from the root, never the members themselves.
+#[test]
+fn a_workspace_and_a_path_source_match_uv() {
+    if !tool_available("uv", "a_workspace_and_a_path_source_match_uv") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path();
+    let (dists, local, root) = (t.join("dists"), t.join("local"), t.join("app"));
+    for d in [&dists, &local, &root] {
+        fs::create_dir_all(d).unwrap();
+    }
+    make_dist(&dists, &["wheel", "gamma", "2.0"]);
+    make_dist(&dists, &["wheel", "zeta", "1.0"]);
+    make_dist(&local, &["wheel", "delta", "1.0"]);
+    for (member, requires) in [("pkg-a", "gamma"), ("pkg-b", "zeta")] {
+        let scratch = t.join(format!("sdist-{member}"));
+        fs::create_dir_all(&scratch).unwrap();
+        make_dist(&scratch, &["sdist", member, "1.0", "--requires", requires]);
+        let target = root.join("packages").join(member);
+        fs::create_dir_all(&target).unwrap();
+        let tarball = scratch.join(format!("{}-1.0.tar.gz", member.replace('-', "_")));
+        let status = std::process::Command::new("tar")
+            .args(["-x", "--strip-components=1", "-f"])
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&target)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        // make-dist's pyproject.toml has no dependencies; give the member its own.
+        let pyproject = fs::read_to_string(target.join("pyproject.toml")).unwrap();
+        fs::write(
+            target.join("pyproject.toml"),
+            format!("{pyproject}dependencies = [\"{requires}\"]\nrequires-python = \">=3.8\"\n"),
+        )
+        .unwrap();
+    }
+    fs::write(
+        root.join("pyproject.toml"),
+        "[project]\nname = \"app\"\nversion = \"0.1.0\"\nrequires-python = \">=3.8\"\n\
+         dependencies = [\"pkg-a\", \"delta\"]\n\n[tool.uv]\npackage = false\n\n\
+         [tool.uv.workspace]\nmembers = [\"packages/*\"]\n\n\
+         [tool.uv.sources]\npkg-a = { workspace = true }\ndelta = { path = \"../local/delta-1.0-py3-none-any.whl\" }\n",
+    )
+    .unwrap();
+    let index = PackageIndex::serve(&dists).unwrap();
+    let project = Project {
+        root: root.clone(),
+        cache: t.join("uv-cache"),
+        index,
+        _dir: dir,
+    };
+    uv_ok(
+        &project.root,
+        &project.cache,
+        &[
+            "lock",
+            "--index-url",
+            &project.index.url(),
+            "--python",
+            "python3",
+        ],
+    );
+    let lock = fs::read_to_string(project.root.join("uv.lock")).unwrap();
+    assert!(lock.contains("members = ["), "a workspace lock: {lock}");
+
+    let ours = pyfod_plan(&project, &[]);
+    let names: Vec<&str> = ours.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["delta", "gamma"], "{ours:?}");
+    assert_eq!(uv_sync(&project, &["--no-dev"]), ours);
+
+    // And the local wheel is read from disk into the store, verified.
+    let store = project.root.join("../store");
+    let output = Command::cargo_bin("pyfod-fetch")
+        .unwrap()
+        .args(["--python", "python3", "--lock"])
+        .arg(project.root.join("uv.lock"))
+        .arg("--store")
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
