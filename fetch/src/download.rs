@@ -30,6 +30,8 @@ pub struct Job {
     pub package: String,
     pub filename: String,
     pub location: Location,
+    /// The URL the lock names, whatever mirror served it; `None` for local files.
+    pub origin: Option<String>,
     /// From the lock; `None` only with `--allow-unhashed`.
     pub expected: Option<Sha256>,
 }

@@ -98,9 +98,25 @@ pub struct Options {
     #[arg(long)]
     pub allow_unhashed: bool,
 
+    /// Fetch URLs that start with FROM from TO instead: another server, or a local
+    /// directory; the lock's hashes still apply (repeatable)
+    #[arg(long = "mirror", value_name = "FROM=TO", value_parser = parse_mirror)]
+    pub mirrors: Vec<(String, String)>,
+
     /// Downloads at once [default: 8]
     #[arg(long, value_name = "N")]
     pub jobs: Option<std::num::NonZeroUsize>,
+}
+
+fn parse_mirror(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((from, to)) if !from.is_empty() && !to.is_empty() => {
+            Ok((from.to_owned(), to.to_owned()))
+        }
+        _ => Err(format!(
+            "`{text}` is not FROM=TO (a URL prefix, then a URL or directory to use instead)"
+        )),
+    }
 }
 
 impl Options {
@@ -172,7 +188,7 @@ pub fn run(
         .iter()
         .filter(|p| !matches!(p.artifact, Planned::Tree))
     {
-        jobs.push(job(item, dir, options.allow_unhashed)?);
+        jobs.push(job(item, dir, options)?);
     }
     let settings = download::Settings {
         offline: options.offline,
@@ -230,10 +246,7 @@ pub fn run(
                     filename: job.filename.clone(),
                     sha256: fetched.sha256,
                     size: fetched.size,
-                    url: match &job.location {
-                        download::Location::Url(url) => Some(choose::without_credentials(url)),
-                        download::Location::Local(_) => None,
-                    },
+                    url: job.origin.clone(),
                     hash_from_lock: job.expected.is_some(),
                 };
                 match planned {
@@ -267,11 +280,7 @@ pub fn run(
 }
 
 /// Where one planned artifact comes from, and the hash it must have.
-fn job(
-    item: &Plan<'_>,
-    lock_dir: &Path,
-    allow_unhashed: bool,
-) -> Result<download::Job, FetchError> {
+fn job(item: &Plan<'_>, lock_dir: &Path, options: &Options) -> Result<download::Job, FetchError> {
     let package = &item.package.name;
     let artifact = match &item.artifact {
         Planned::Wheel(a) | Planned::Sdist(a) => *a,
@@ -279,7 +288,7 @@ fn job(
     };
     let filename = artifact.file_name().unwrap_or(package).to_owned();
     let location = match (&artifact.url, &artifact.path, &item.source) {
-        (Some(url), _, _) => download::Location::Url(url.clone()),
+        (Some(url), _, _) => mirrored(url, &options.mirrors),
         (None, Some(path), pyfod_manifest::Source::Registry { index }) => {
             download::Location::Local(lock_dir.join(index).join(path))
         }
@@ -301,7 +310,7 @@ fn job(
                 detail: format!("the hash of {filename}: {e}"),
             }
         })?),
-        None if allow_unhashed => None,
+        None if options.allow_unhashed => None,
         None => {
             return Err(FetchError::Unhashed {
                 package: package.clone(),
@@ -313,8 +322,24 @@ fn job(
         package: package.clone(),
         filename,
         location,
+        origin: artifact.url.as_deref().map(choose::without_credentials),
         expected,
     })
+}
+
+/// Where to fetch `url` from, after `--mirror` rules: the first matching prefix wins.
+fn mirrored(url: &str, mirrors: &[(String, String)]) -> download::Location {
+    for (from, to) in mirrors {
+        if let Some(rest) = url.strip_prefix(from.as_str()) {
+            let target = format!("{to}{rest}");
+            return if target.contains("://") {
+                download::Location::Url(target)
+            } else {
+                download::Location::Local(PathBuf::from(target))
+            };
+        }
+    }
+    download::Location::Url(url.to_owned())
 }
 
 /// Reads the lock, probes or reads the target, and decides what to fetch.

@@ -348,3 +348,62 @@ fn entries_without_a_hash_need_allow_unhashed() {
     assert!(!file.hash_from_lock);
     assert!(file.url.is_none());
 }
+
+#[test]
+fn a_mirror_serves_instead_and_the_hashes_still_apply() {
+    let Some(project) = project("a_mirror_serves_instead_and_the_hashes_still_apply") else {
+        return;
+    };
+    let files = project.index.url().replace("/simple", "/files/");
+    let dists = project.dir.path().join("dists");
+    let mirror = format!("{files}={}/", dists.display());
+    let store = project.store("store");
+    let manifest = project.dir.path().join("m");
+    let output = fetch(
+        &project.lock,
+        &store,
+        &[
+            "--mirror",
+            &mirror,
+            "--manifest",
+            manifest.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        project.index.requests().is_empty(),
+        "{:?}",
+        project.index.requests()
+    );
+    let (_, manifest) = FetchManifest::decode(&fs::read(&manifest).unwrap()).unwrap();
+    let Artifact::Wheel(file) = &manifest.packages[0].artifact else {
+        panic!()
+    };
+    assert_eq!(
+        file.url.as_deref(),
+        Some(format!("{files}alpha-1.0-py3-none-any.whl").as_str())
+    );
+
+    // A mirror with other bytes is caught by the lock's hash.
+    let bad = project.dir.path().join("bad-mirror");
+    fs::create_dir_all(&bad).unwrap();
+    for entry in fs::read_dir(&dists).unwrap() {
+        let entry = entry.unwrap();
+        fs::write(bad.join(entry.file_name()), b"not the file").unwrap();
+    }
+    let output = fetch(
+        &project.lock,
+        &project.store("other"),
+        &["--mirror", &format!("{files}={}/", bad.display())],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8(output.stderr)
+            .unwrap()
+            .contains("does not have the hash the lock records")
+    );
+}
