@@ -85,7 +85,19 @@ pub fn fetch_all(
             url: String::new(),
             detail: format!("cannot set up HTTPS: {e}"),
         })?;
-    runtime.block_on(async {
+    // A bar on a terminal (files, and bytes so far); nothing otherwise.
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let bar = indicatif::ProgressBar::new(jobs.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("fetch [{bar:30}] {pos}/{len} files, {msg}")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let result = runtime.block_on(async {
         let permits = Arc::new(Semaphore::new(settings.jobs.max(1)));
         let mut set = JoinSet::new();
         for (index, job) in jobs.into_iter().enumerate() {
@@ -96,10 +108,16 @@ pub fn fetch_all(
             });
         }
         let mut results = vec![None; set.len()];
+        let mut bytes = 0u64;
         while let Some(joined) = set.join_next().await {
             let (index, result) = joined.expect("download tasks do not panic");
             match result {
-                Ok(fetched) => results[index] = Some(fetched),
+                Ok(fetched) => {
+                    bytes += fetched.size;
+                    bar.inc(1);
+                    bar.set_message(format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0)));
+                    results[index] = Some(fetched);
+                }
                 Err(error) => {
                     set.abort_all();
                     return Err(error);
@@ -110,7 +128,9 @@ pub fn fetch_all(
             .into_iter()
             .map(|r| r.expect("every job answered"))
             .collect())
-    })
+    });
+    bar.finish_and_clear();
+    result
 }
 
 async fn fetch_one(
