@@ -349,17 +349,4 @@ fn check_supported(lock: &Lock, target: &Target) -> Result<(), FetchError> {
     })
 }
 
-/// PEP 503 normalisation.
-pub fn normalise(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !out.ends_with('-') {
-                out.push('-');
-            }
-        } else {
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
+pub use pyfod_manifest::normalise_name as normalise;

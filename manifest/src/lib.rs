@@ -24,7 +24,7 @@ pub use envelope::{DecodeError, Header, SCHEMA_VERSION};
 pub use fetch::{Artifact, ArtifactChoice, FetchManifest, FetchedPackage, Selection, Target};
 pub use hash::{HashManifest, InputRecord, NarEntry, NarNode};
 pub use install::{InstallManifest, InstalledPackage};
-pub use package::{GitReference, Source, StoredFile, StoredTree};
+pub use package::{GitReference, Source, StoredFile, StoredTree, normalise_name};
 pub use path::{ByteString, RelPath, StorePath};
 pub use pyfod_digest::Sha256;
 pub use scrub::{ElfReport, Replacement, ReplacementKind, Residual, ScrubManifest};

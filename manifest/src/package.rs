@@ -75,3 +75,19 @@ pub struct StoredTree {
     /// NAR SHA-256 of the tree: its content identity.
     pub nar_sha256: Sha256,
 }
+
+/// A package name as PEP 503 compares them: lower case, and every run of `-`,
+/// `_` and `.` one `-`.
+pub fn normalise_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            if !out.ends_with('-') {
+                out.push('-');
+            }
+        } else {
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}

@@ -254,20 +254,7 @@ fn html(body: &str) -> Vec<u8> {
     format!("<!DOCTYPE html>\n<html><body>\n{body}</body></html>\n").into_bytes()
 }
 
-/// PEP 503 normalisation: lowercase, runs of `-`, `_`, `.` become one `-`.
-pub fn normalise(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !out.ends_with('-') {
-                out.push('-');
-            }
-        } else {
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
+pub use pyfod_manifest::normalise_name as normalise;
 
 /// The project a distribution file belongs to, normalised.
 fn project_of(filename: &str) -> Option<String> {
