@@ -48,6 +48,82 @@ pub struct Settings {
     pub jobs: usize,
 }
 
+/// Logins from `$NETRC` or `~/.netrc`, by host, for URLs that carry none.
+#[derive(Debug, Clone, Default)]
+pub struct Netrc {
+    machines: std::collections::HashMap<String, (String, String)>,
+    default: Option<(String, String)>,
+}
+
+impl Netrc {
+    pub fn load() -> Netrc {
+        let path = std::env::var_os("NETRC")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".netrc")));
+        path.and_then(|p| std::fs::read_to_string(p).ok())
+            .map(|text| Netrc::parse(&text))
+            .unwrap_or_default()
+    }
+
+    fn parse(text: &str) -> Netrc {
+        let mut netrc = Netrc::default();
+        let mut tokens = text.split_whitespace();
+        // (machine or None for `default`, login, password) being read.
+        let mut current: Option<(Option<String>, String, String)> = None;
+        let finish = |entry: Option<(Option<String>, String, String)>, netrc: &mut Netrc| {
+            if let Some((machine, login, password)) = entry {
+                match machine {
+                    Some(host) => {
+                        netrc.machines.entry(host).or_insert((login, password));
+                    }
+                    None => netrc.default = Some((login, password)),
+                }
+            }
+        };
+        while let Some(token) = tokens.next() {
+            match token {
+                "machine" => {
+                    finish(current.take(), &mut netrc);
+                    current = tokens
+                        .next()
+                        .map(|h| (Some(h.to_owned()), String::new(), String::new()));
+                }
+                "default" => {
+                    finish(current.take(), &mut netrc);
+                    current = Some((None, String::new(), String::new()));
+                }
+                "login" => {
+                    if let (Some(entry), Some(v)) = (&mut current, tokens.next()) {
+                        entry.1 = v.to_owned();
+                    }
+                }
+                "password" => {
+                    if let (Some(entry), Some(v)) = (&mut current, tokens.next()) {
+                        entry.2 = v.to_owned();
+                    }
+                }
+                "account" => {
+                    tokens.next();
+                }
+                _ => {}
+            }
+        }
+        finish(current, &mut netrc);
+        netrc
+    }
+
+    /// The login for `url`'s host, unless the URL has its own.
+    fn for_url(&self, url: &str) -> Option<&(String, String)> {
+        let rest = url.split_once("://")?.1;
+        let authority = rest.split('/').next()?;
+        if authority.contains('@') {
+            return None;
+        }
+        let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+        self.machines.get(host).or(self.default.as_ref())
+    }
+}
+
 /// Fetches every job, in parallel; results in the jobs' order.
 pub fn fetch_all(
     jobs: Vec<Job>,
@@ -76,6 +152,7 @@ pub fn fetch_all(
             url: String::new(),
             detail: format!("cannot start the download runtime: {e}"),
         })?;
+    let netrc = Arc::new(Netrc::load());
     let client = reqwest::Client::builder()
         .user_agent(concat!("pyfod/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(30))
@@ -101,10 +178,15 @@ pub fn fetch_all(
         let permits = Arc::new(Semaphore::new(settings.jobs.max(1)));
         let mut set = JoinSet::new();
         for (index, job) in jobs.into_iter().enumerate() {
-            let (client, store, permits) = (client.clone(), store.clone(), permits.clone());
+            let (client, store, permits, netrc) = (
+                client.clone(),
+                store.clone(),
+                permits.clone(),
+                netrc.clone(),
+            );
             set.spawn(async move {
                 let _permit = permits.acquire_owned().await.expect("never closed");
-                (index, fetch_one(&client, &store, &job).await)
+                (index, fetch_one(&client, &netrc, &store, &job).await)
             });
         }
         let mut results = vec![None; set.len()];
@@ -135,6 +217,7 @@ pub fn fetch_all(
 
 async fn fetch_one(
     client: &reqwest::Client,
+    netrc: &Netrc,
     store: &Store,
     job: &Job,
 ) -> Result<Fetched, FetchError> {
@@ -162,7 +245,7 @@ async fn fetch_one(
         Location::Url(url) => {
             let mut attempt = 0;
             loop {
-                match download(client, store, job, url).await {
+                match download(client, netrc, store, job, url).await {
                     Ok(fetched) => return Ok(fetched),
                     Err(Attempt::Retry(detail)) if attempt < RETRIES => {
                         attempt += 1;
@@ -194,13 +277,17 @@ enum Attempt {
 
 async fn download(
     client: &reqwest::Client,
+    netrc: &Netrc,
     store: &Store,
     job: &Job,
     url: &str,
 ) -> Result<Fetched, Attempt> {
     let shown = crate::choose::without_credentials(url);
-    let response = client
-        .get(url)
+    let mut request = client.get(url);
+    if let Some((login, password)) = netrc.for_url(url) {
+        request = request.basic_auth(login, Some(password));
+    }
+    let response = request
         .send()
         .await
         .map_err(|e| Attempt::Retry(describe(&e)))?;
@@ -209,10 +296,15 @@ async fn download(
         return Err(Attempt::Retry(format!("the server answered {status}")));
     }
     if !status.is_success() {
+        let hint = if matches!(status.as_u16(), 401 | 403) {
+            "; give credentials in the index URL or in ~/.netrc (machine HOST login USER password SECRET)"
+        } else {
+            ""
+        };
         return Err(Attempt::Fail(FetchError::Download {
             package: job.package.clone(),
             url: shown,
-            detail: format!("the server answered {status}"),
+            detail: format!("the server answered {status}{hint}"),
         }));
     }
     let mut writer = store
@@ -262,4 +354,27 @@ fn describe(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn netrc_logins_by_host() {
+        let netrc = Netrc::parse(
+            "machine 127.0.0.1 login alice password s3cret\ndefault login anon password none\n",
+        );
+        assert_eq!(
+            netrc.for_url("http://127.0.0.1:8080/files/x.whl"),
+            Some(&("alice".to_owned(), "s3cret".to_owned()))
+        );
+        assert_eq!(
+            netrc
+                .for_url("https://other.example/x")
+                .map(|l| l.0.as_str()),
+            Some("anon")
+        );
+        assert_eq!(netrc.for_url("https://bob:pw@127.0.0.1/x"), None);
+    }
 }

@@ -38,8 +38,9 @@ pub struct Options {
     #[arg(long, value_name = "PYTHON", conflicts_with = "target")]
     pub python: Option<String>,
 
-    /// Fetch for another machine: `python=3.Y[.Z],platform=manylinux_2_N_<arch>`
-    #[arg(long, value_name = "SPEC")]
+    /// Fetch for another machine: `python=3.Y[.Z],platform=manylinux_2_N_<arch>`, or a
+    /// TOML file with `python = "…"` and `platform = "…"`
+    #[arg(long, value_name = "SPEC|FILE")]
     pub target: Option<String>,
 
     /// Include this extra of the project (repeatable)
@@ -138,6 +139,7 @@ impl Options {
 
     pub fn target(&self) -> Result<Target, FetchError> {
         match (&self.target, &self.python) {
+            (Some(spec), _) if Path::new(spec).is_file() => Target::from_file(Path::new(spec)),
             (Some(spec), _) => Target::explicit(spec),
             (None, python) => Target::probe(python.as_deref().unwrap_or("python3")),
         }

@@ -163,6 +163,21 @@ impl Target {
         Self::from_probe(probe, &platform, None)
     }
 
+    /// A target described in a TOML file: `python = "3.11.7"`, `platform = "…"`.
+    pub fn from_file(path: &std::path::Path) -> Result<Target, FetchError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            python: String,
+            platform: String,
+        }
+        let file: File = pyfod_config::read(path)?;
+        Self::explicit(&format!(
+            "python={},platform={}",
+            file.python, file.platform
+        ))
+    }
+
     fn from_probe(
         probe: Probe,
         platform: &Platform,

@@ -407,3 +407,43 @@ fn a_mirror_serves_instead_and_the_hashes_still_apply() {
             .contains("does not have the hash the lock records")
     );
 }
+
+#[test]
+fn logins_come_from_netrc_and_a_refusal_says_where_to_put_them() {
+    let Some(project) = project("logins_come_from_netrc_and_a_refusal_says_where_to_put_them")
+    else {
+        return;
+    };
+    project.index.require_login("alice", "s3cret");
+    let netrc = project.dir.path().join("netrc");
+    let fetch_with = |netrc: &Path, store: &str| {
+        Command::cargo_bin("pyfod-fetch")
+            .unwrap()
+            .args(["--python", "python3", "--lock"])
+            .arg(&project.lock)
+            .arg("--store")
+            .arg(project.store(store))
+            .env("NETRC", netrc)
+            .output()
+            .unwrap()
+    };
+    let output = fetch_with(&netrc, "a");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("401") && stderr.contains("~/.netrc"),
+        "{stderr}"
+    );
+    fs::write(
+        &netrc,
+        "machine 127.0.0.1\n  login alice\n  password s3cret\n",
+    )
+    .unwrap();
+    let output = fetch_with(&netrc, "b");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("s3cret"));
+}

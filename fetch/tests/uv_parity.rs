@@ -235,6 +235,28 @@ fn a_target_for_another_machine_needs_no_interpreter() {
         ),
         "{text}"
     );
+    // The same target from a file.
+    let file = project.root.join("../target.toml");
+    fs::write(
+        &file,
+        "python = \"3.11\"\nplatform = \"manylinux_2_17_x86_64\"\n",
+    )
+    .unwrap();
+    let output = Command::cargo_bin("pyfod-fetch")
+        .unwrap()
+        .args(["--dry-run", "--target"])
+        .arg(&file)
+        .arg("--lock")
+        .arg(project.root.join("uv.lock"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), text);
+
     // no-build with an sdist-only package is an error that names it.
     let output = Command::cargo_bin("pyfod-fetch")
         .unwrap()

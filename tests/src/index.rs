@@ -28,6 +28,8 @@ pub enum Fault {
 struct State {
     faults: BTreeMap<String, Fault>,
     requests: Vec<String>,
+    /// The `Authorization` header every request must carry, when set.
+    login: Option<String>,
 }
 
 /// A running index. Dropping it stops the server.
@@ -96,6 +98,13 @@ impl PackageIndex {
             .insert(filename.to_owned(), fault);
     }
 
+    /// From now on, answer 401 to requests without this HTTP basic login.
+    pub fn require_login(&self, user: &str, password: &str) {
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        self.state.lock().unwrap().login = Some(format!("Basic {token}"));
+    }
+
     pub fn clear_faults(&self) {
         self.state.lock().unwrap().faults.clear();
     }
@@ -119,15 +128,18 @@ fn handle(
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
     let mut accept = String::new();
+    let mut authorization = String::new();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
             break;
         }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("accept")
-        {
-            accept = value.trim().to_owned();
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("accept") {
+                accept = value.trim().to_owned();
+            } else if name.eq_ignore_ascii_case("authorization") {
+                authorization = value.trim().to_owned();
+            }
         }
     }
     let path = request_line
@@ -137,6 +149,10 @@ fn handle(
         .to_owned();
     state.lock().unwrap().requests.push(path.clone());
     served.fetch_add(1, Ordering::SeqCst);
+    let login = state.lock().unwrap().login.clone();
+    if login.is_some_and(|l| l != authorization) {
+        return respond(&mut stream, 401, "text/plain", b"log in");
+    }
 
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
@@ -233,6 +249,7 @@ fn respond(
 ) -> std::io::Result<()> {
     let reason = match status {
         200 => "OK",
+        401 => "Unauthorized",
         404 => "Not Found",
         _ => "Internal Server Error",
     };
