@@ -1,26 +1,189 @@
-//! The install stage: a venv made from wheels.
+//! The install stage: a venv made from wheels, as uv makes it, the same bytes for
+//! the same wheels and prefix whatever the scheduling.
 //!
-//! Not built yet: tracked in issue #5. The crate exists so that the
-//! workspace, the `pyfod` command and the `pyfod-install` binary have their final
-//! shape; both commands say so and exit 1 rather than pretend.
+//! [`install`] writes the venv's skeleton ([`venv`]), plans every wheel (its
+//! dist-info, WHEEL, RECORD, and where each member goes, [`wheel`]), refuses two
+//! wheels writing one path, then unpacks the wheels in parallel, checking each file
+//! against its RECORD, writes launchers for entry points ([`launcher`]),
+//! `INSTALLER`, and a new RECORD.
 
-use std::ffi::OsString;
-use std::process::ExitCode;
+pub mod command;
+pub mod interpreter;
+pub mod launcher;
+pub mod venv;
+pub mod wheel;
 
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "the install stage is not implemented yet (issue #5); this pyfod can only hash trees: `pyfod hash PATH`"
-)]
-pub struct NotImplemented;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
-/// `pyfod install`: accepts any arguments, so that the answer is the same whatever
-/// is passed.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Command {
-    #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<OsString>,
+pub use command::Command;
+pub use interpreter::Interpreter;
+use pyfod_manifest::{InstalledPackage, RelPath};
+use rayon::prelude::*;
+
+/// Version of what this stage writes; part of its cache key.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What `INSTALLER` says.
+const INSTALLER: &[u8] = b"pyfod";
+
+/// The install stage's options, shared by `pyfod install`, `pyfod-install` and `pyfod build`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Options {
+    /// The base interpreter the venv runs on: a path, or a name on PATH [default: python3]
+    #[arg(long, value_name = "PYTHON")]
+    pub python: Option<String>,
+
+    /// Where the venv will live: shebangs, activation and pyvenv.cfg name it [default: the output directory]
+    #[arg(long, value_name = "PATH")]
+    pub prefix: Option<PathBuf>,
+
+    /// The prompt `bin/activate` shows, and pyvenv.cfg's `prompt` [default: none]
+    #[arg(long, value_name = "NAME")]
+    pub prompt: Option<String>,
 }
 
-pub fn execute(_command: &Command) -> anyhow::Result<ExitCode> {
-    Err(NotImplemented.into())
+/// One wheel to install.
+#[derive(Debug, Clone)]
+pub struct WheelInput {
+    pub name: String,
+    pub version: String,
+    pub filename: String,
+    /// The wheel file (a blob in the store).
+    pub file: PathBuf,
+    pub sha256: pyfod_digest::Sha256,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("cannot {action} {path}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot ask the interpreter `{python}` about itself: {detail}")]
+    Interpreter { python: String, detail: String },
+    #[error("{wheel} is not a wheel pyfod can install: {detail}")]
+    BadWheel { wheel: String, detail: String },
+    #[error(
+        "{wheel}: {path} does not have the hash its RECORD gives; the wheel is corrupt or was altered after it was built; get it again, or report it to its maintainers"
+    )]
+    RecordMismatch { wheel: String, path: String },
+    #[error("{wheel}: the entry `{path}` would land outside the venv; refusing the wheel")]
+    UnsafePath { wheel: String, path: String },
+    #[error(
+        "{first} and {second} both install {path}; say which wins under [install.collisions] in pyfod.toml, or drop one of them"
+    )]
+    Collision {
+        path: String,
+        first: String,
+        second: String,
+    },
+    #[error(
+        "{package}'s entry point `{name}` would overwrite the venv's own bin/{name}; refusing it"
+    )]
+    ReservedScript { package: String, name: String },
+    #[error("{0} is not empty; install into a new or empty directory")]
+    NotEmpty(PathBuf),
+}
+
+/// Installs `wheels` into a new venv at `root` that will live at `prefix`.
+pub fn install(
+    wheels: &[WheelInput],
+    root: &Path,
+    prefix: &Path,
+    interpreter: &Interpreter,
+    prompt: Option<&str>,
+) -> Result<Vec<InstalledPackage>, InstallError> {
+    venv::create(root, prefix, interpreter, prompt)?;
+    let site = venv::site_packages(interpreter);
+    let python = interpreter.versioned_name();
+    let plans: Vec<wheel::WheelPlan> = wheels
+        .par_iter()
+        .map(|w| wheel::plan(&w.file, &w.filename, &w.name, &w.version, &site, &python))
+        .collect::<Result<_, _>>()?;
+
+    // Every path has one owner; the venv's own files are nobody's to replace.
+    let reserved = ["python", "python3", python.as_str(), "activate"];
+    let mut owners: HashMap<String, &str> = HashMap::new();
+    for (input, plan) in wheels.iter().zip(&plans) {
+        let scripts = plan
+            .entry_points
+            .as_deref()
+            .map(launcher::scripts)
+            .unwrap_or_default();
+        for entry in &scripts {
+            if reserved.contains(&entry.name.as_str()) {
+                return Err(InstallError::ReservedScript {
+                    package: input.name.clone(),
+                    name: entry.name.clone(),
+                });
+            }
+        }
+        let paths = plan
+            .members
+            .iter()
+            .map(|(_, destination, _)| destination.clone())
+            .chain(scripts.iter().map(|e| format!("bin/{}", e.name)));
+        for path in paths {
+            if let Some(first) = owners.insert(path.clone(), &input.name)
+                && first != input.name
+            {
+                return Err(InstallError::Collision {
+                    path,
+                    first: first.to_owned(),
+                    second: input.name.clone(),
+                });
+            }
+        }
+    }
+
+    let shebang = launcher::shebang(prefix);
+    wheels
+        .par_iter()
+        .zip(&plans)
+        .map(|(input, plan)| {
+            let mut written = plan.unpack(root, &shebang)?;
+            let mut scripts = Vec::new();
+            for entry in plan
+                .entry_points
+                .as_deref()
+                .map(launcher::scripts)
+                .unwrap_or_default()
+            {
+                let path = format!("bin/{}", entry.name);
+                let text = launcher::launcher(&shebang, &entry);
+                wheel::write_file(&root.join(&path), text.as_bytes(), true)?;
+                written.push(wheel::Written {
+                    path,
+                    sha256: pyfod_digest::Sha256::of(text.as_bytes()),
+                    size: text.len() as u64,
+                });
+                scripts.push(entry.name);
+            }
+            let installer = format!("{site}/{}/INSTALLER", plan.dist_info);
+            wheel::write_file(&root.join(&installer), INSTALLER, false)?;
+            written.push(wheel::Written {
+                path: installer,
+                sha256: pyfod_digest::Sha256::of(INSTALLER),
+                size: INSTALLER.len() as u64,
+            });
+            let record = wheel::record(&site, &plan.dist_info, &written);
+            wheel::write_file(
+                &root.join(format!("{site}/{}/RECORD", plan.dist_info)),
+                record.as_bytes(),
+                false,
+            )?;
+            scripts.sort();
+            Ok(InstalledPackage {
+                name: input.name.clone(),
+                version: input.version.clone(),
+                wheel: input.sha256,
+                dist_info: RelPath::from(format!("{site}/{}", plan.dist_info).as_str()),
+                scripts,
+            })
+        })
+        .collect()
 }

@@ -34,7 +34,7 @@ pub enum Commands {
     Fetch(pyfod_fetch::Command),
     /// Build sdists and source trees into wheels (not implemented yet)
     BuildSdist(pyfod_build_sdist::Command),
-    /// Make a venv from wheels (not implemented yet)
+    /// Make a venv from the wheels a fetch (or build-sdist) manifest names
     Install(pyfod_install::Command),
     /// Remove Nix store references and machine paths from a venv tree
     Scrub(pyfod_scrub::Command),
@@ -65,7 +65,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Commands::Manifest(ManifestCommand::Show { file }) => manifest_show::execute(file),
         Commands::Fetch(command) => pyfod_fetch::command::execute(command, &cli.global),
         Commands::BuildSdist(command) => pyfod_build_sdist::execute(command),
-        Commands::Install(command) => pyfod_install::execute(command),
+        Commands::Install(command) => pyfod_install::command::execute(command, &cli.global),
         Commands::Scrub(command) => pyfod_scrub::command::execute(command, &cli.global),
         Commands::Build(_) => anyhow::bail!(
             "`pyfod build` is not implemented yet (issue #7): it needs the fetch, build-sdist, install and scrub stages; this pyfod can hash trees: `pyfod hash PATH`"
