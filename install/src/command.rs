@@ -41,20 +41,19 @@ pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCod
     // Built beside `out` and renamed into place: `out` is never half-made.
     let work = work_dir(out);
     fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
-    let result = crate::install(
-        &wheels,
-        &work,
-        &prefix,
-        &interpreter,
-        command.options.prompt.as_deref(),
-    )
-    .map_err(anyhow::Error::from)
-    .and_then(|packages| {
-        let _ = fs::remove_dir(out);
-        fs::rename(&work, out)
-            .with_context(|| format!("cannot move the venv to {}", out.display()))?;
-        Ok(packages)
-    });
+    let layout = crate::Layout {
+        prefix,
+        prompt: command.options.prompt.clone(),
+        compat: command.options.compat.clone(),
+    };
+    let result = crate::install(&wheels, &work, &layout, &interpreter)
+        .map_err(anyhow::Error::from)
+        .and_then(|packages| {
+            let _ = fs::remove_dir(out);
+            fs::rename(&work, out)
+                .with_context(|| format!("cannot move the venv to {}", out.display()))?;
+            Ok(packages)
+        });
     if result.is_err() {
         let _ = fs::remove_dir_all(&work);
     }

@@ -24,9 +24,6 @@ use rayon::prelude::*;
 /// Version of what this stage writes; part of its cache key.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// What `INSTALLER` says.
-const INSTALLER: &[u8] = b"pyfod";
-
 /// The install stage's options, shared by `pyfod install`, `pyfod-install` and `pyfod build`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Options {
@@ -41,6 +38,34 @@ pub struct Options {
     /// The prompt `bin/activate` shows, and pyvenv.cfg's `prompt` [default: none]
     #[arg(long, value_name = "NAME")]
     pub prompt: Option<String>,
+
+    /// Write what this uv version writes outside bin/: `uv = VERSION` in pyvenv.cfg,
+    /// `.lock`, INSTALLER `uv`, REQUESTED, so an FOD that drops bin/ keeps its hash
+    #[arg(long, value_name = "uv=VERSION", value_parser = parse_compat)]
+    pub compat: Option<Compat>,
+}
+
+/// Whose output to reproduce, beyond pyfod's own deterministic defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Compat {
+    Uv(String),
+}
+
+fn parse_compat(text: &str) -> Result<Compat, String> {
+    match text.split_once('=') {
+        Some(("uv", version)) if !version.is_empty() => Ok(Compat::Uv(version.to_owned())),
+        _ => Err(format!(
+            "`{text}` is not uv=VERSION (the uv whose venvs to match, e.g. uv=0.13.9)"
+        )),
+    }
+}
+
+/// Where the venv will live and how it introduces itself.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub prefix: PathBuf,
+    pub prompt: Option<String>,
+    pub compat: Option<Compat>,
 }
 
 /// One wheel to install.
@@ -93,11 +118,16 @@ pub enum InstallError {
 pub fn install(
     wheels: &[WheelInput],
     root: &Path,
-    prefix: &Path,
+    layout: &Layout,
     interpreter: &Interpreter,
-    prompt: Option<&str>,
 ) -> Result<Vec<InstalledPackage>, InstallError> {
-    venv::create(root, prefix, interpreter, prompt)?;
+    let prefix = layout.prefix.as_path();
+    venv::create(root, layout, interpreter)?;
+    // What uv adds to every dist-info, in compat mode; pyfod's own `INSTALLER` else.
+    let (installer, requested): (&[u8], bool) = match &layout.compat {
+        Some(Compat::Uv(_)) => (b"uv", true),
+        None => (b"pyfod", false),
+    };
     let site = venv::site_packages(interpreter);
     let python = interpreter.versioned_name();
     let plans: Vec<wheel::WheelPlan> = wheels
@@ -163,13 +193,19 @@ pub fn install(
                 });
                 scripts.push(entry.name);
             }
-            let installer = format!("{site}/{}/INSTALLER", plan.dist_info);
-            wheel::write_file(&root.join(&installer), INSTALLER, false)?;
-            written.push(wheel::Written {
-                path: installer,
-                sha256: pyfod_digest::Sha256::of(INSTALLER),
-                size: INSTALLER.len() as u64,
-            });
+            let mut extra = vec![("INSTALLER", installer)];
+            if requested {
+                extra.push(("REQUESTED", b""));
+            }
+            for (name, contents) in extra {
+                let path = format!("{site}/{}/{name}", plan.dist_info);
+                wheel::write_file(&root.join(&path), contents, false)?;
+                written.push(wheel::Written {
+                    path,
+                    sha256: pyfod_digest::Sha256::of(contents),
+                    size: contents.len() as u64,
+                });
+            }
             let record = wheel::record(&site, &plan.dist_info, &written);
             wheel::write_file(
                 &root.join(format!("{site}/{}/RECORD", plan.dist_info)),

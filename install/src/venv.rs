@@ -5,8 +5,8 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 
-use crate::InstallError;
 use crate::interpreter::Interpreter;
+use crate::{Compat, InstallError, Layout};
 
 /// `lib/python3.Y/site-packages`, relative to the venv.
 pub fn site_packages(interpreter: &Interpreter) -> String {
@@ -15,12 +15,8 @@ pub fn site_packages(interpreter: &Interpreter) -> String {
 
 /// Writes the skeleton of a venv at `root` (which must exist and be empty) that
 /// will live at `prefix`.
-pub fn create(
-    root: &Path,
-    prefix: &Path,
-    interpreter: &Interpreter,
-    prompt: Option<&str>,
-) -> Result<(), InstallError> {
+pub fn create(root: &Path, layout: &Layout, interpreter: &Interpreter) -> Result<(), InstallError> {
+    let (prefix, prompt) = (layout.prefix.as_path(), layout.prompt.as_deref());
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| InstallError::Io {
@@ -38,8 +34,12 @@ pub fn create(
     symlink("python", bin.join("python3")).map_err(io(&bin))?;
     symlink("python", bin.join(interpreter.versioned_name())).map_err(io(&bin))?;
 
+    let uv_line = match &layout.compat {
+        Some(Compat::Uv(version)) => format!("uv = {version}\n"),
+        None => String::new(),
+    };
     let mut cfg = format!(
-        "home = {}\nimplementation = CPython\nversion_info = {}\ninclude-system-site-packages = false\n",
+        "home = {}\nimplementation = CPython\n{uv_line}version_info = {}\ninclude-system-site-packages = false\n",
         interpreter.home().display(),
         interpreter.version
     );
@@ -48,6 +48,10 @@ pub fn create(
     }
     write(&root.join("pyvenv.cfg"), cfg.as_bytes(), 0o644)?;
     write(&root.join(".gitignore"), b"*", 0o644)?;
+    if layout.compat.is_some() {
+        // uv's lock file for concurrent syncs; empty.
+        write(&root.join(".lock"), b"", 0o644)?;
+    }
     write(
         &root.join("CACHEDIR.TAG"),
         b"Signature: 8a477f597d28d172789f06886806bc55",

@@ -194,6 +194,40 @@ fn same_files_as_uv_sync_but_the_documented_differences() {
         assert_eq!(keep(&ours[path].1), keep(bytes), "{path}");
     }
 
+    // With --compat uv=<that uv>, nothing differs outside bin/: the seed's FOD,
+    // which deletes bin/, keeps its hash when it moves to pyfod.
+    let uv_version =
+        String::from_utf8(Command::new("uv").arg("--version").output().unwrap().stdout).unwrap();
+    let uv_version = uv_version.split_whitespace().nth(1).unwrap().to_owned();
+    let compat_dir = t.join("compat");
+    pyfod(&[
+        "install",
+        "--in",
+        manifest.to_str().unwrap(),
+        "--out",
+        compat_dir.to_str().unwrap(),
+        "--python",
+        "python3",
+        "--prefix",
+        prefix.to_str().unwrap(),
+        "--prompt",
+        "app",
+        "--compat",
+        &format!("uv={uv_version}"),
+    ]);
+    let without_bin = |tree: &Path| {
+        let copy = t.join(format!(
+            "{}-no-bin",
+            tree.file_name().unwrap().to_string_lossy()
+        ));
+        pyfod_store::copy_tree(tree, &copy).unwrap();
+        fs::remove_dir_all(copy.join("bin")).unwrap();
+        pyfod_nar::hash_path(&copy, &Default::default(), None)
+            .unwrap()
+            .nar_sha256
+    };
+    assert_eq!(without_bin(&compat_dir), without_bin(&prefix));
+
     // And the venv works where it was built for: move it there and run it.
     fs::remove_dir_all(&prefix).unwrap();
     fs::rename(&ours_dir, &prefix).unwrap();

@@ -5,8 +5,16 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pyfod_install::{InstallError, Interpreter, WheelInput, install};
+use pyfod_install::{InstallError, Interpreter, Layout, WheelInput, install};
 use pyfod_tests::uvproject::make_dist;
+
+fn layout(prefix: &Path) -> Layout {
+    Layout {
+        prefix: prefix.to_path_buf(),
+        prompt: None,
+        compat: None,
+    }
+}
 
 fn python() -> Interpreter {
     Interpreter::probe("python3").unwrap()
@@ -68,7 +76,7 @@ fn data_schemes_scripts_and_odd_names() {
             "dat/caf\u{e9} \u{1f40d}.txt=unicode\\n",
         ],
     );
-    install(&[dat], &v.root, &v.root, &py, None).unwrap();
+    install(&[dat], &v.root, &layout(&v.root), &py).unwrap();
     let site = v
         .root
         .join(format!("lib/python3.{}/site-packages", py.minor));
@@ -122,7 +130,7 @@ fn data_schemes_scripts_and_odd_names() {
 fn a_file_that_does_not_match_its_record_is_refused() {
     let v = venv();
     let bad = wheel(&v.wheels, "dat", "1.0", &["--corrupt", "dat/__init__.py"]);
-    let error = install(&[bad], &v.root, &v.root, &python(), None).unwrap_err();
+    let error = install(&[bad], &v.root, &layout(&v.root), &python()).unwrap_err();
     assert!(
         matches!(&error, InstallError::RecordMismatch { path, .. } if path == "dat/__init__.py"),
         "{error}"
@@ -138,7 +146,7 @@ fn a_file_that_does_not_match_its_record_is_refused() {
 fn an_entry_that_escapes_the_venv_is_refused() {
     let v = venv();
     let evil = wheel(&v.wheels, "evil", "1.0", &["--file", "../../etc/evil=x"]);
-    let error = install(&[evil], &v.root, &v.root, &python(), None).unwrap_err();
+    let error = install(&[evil], &v.root, &layout(&v.root), &python()).unwrap_err();
     assert!(
         matches!(&error, InstallError::UnsafePath { path, .. } if path == "../../etc/evil"),
         "{error}"
@@ -155,7 +163,7 @@ fn two_wheels_writing_one_path_name_both() {
         &["--file", "docs/Makefile=a\\n"],
     );
     let b = wheel(&v.wheels, "pyrad", "2.4", &["--file", "docs/Makefile=b\\n"]);
-    let error = install(&[a, b], &v.root, &v.root, &python(), None).unwrap_err();
+    let error = install(&[a, b], &v.root, &layout(&v.root), &python()).unwrap_err();
     let text = error.to_string();
     assert!(
         text.starts_with("django-tenants and pyrad both install lib/python3.")
@@ -179,7 +187,7 @@ fn a_namespace_package_may_span_wheels() {
         "1.0",
         &["--no-init", "--file", "ns/b/__init__.py=B = 2\\n"],
     );
-    install(&[a, b], &v.root, &v.root, &python(), None).unwrap();
+    install(&[a, b], &v.root, &layout(&v.root), &python()).unwrap();
     let out = Command::new(v.root.join("bin/python"))
         .args(["-c", "import ns.a, ns.b; print(ns.a.A + ns.b.B)"])
         .output()
@@ -196,7 +204,7 @@ fn an_entry_point_may_not_replace_the_venvs_python() {
         "1.0",
         &["--script", "python=sneaky:main"],
     );
-    let error = install(&[bad], &v.root, &v.root, &python(), None).unwrap_err();
+    let error = install(&[bad], &v.root, &layout(&v.root), &python()).unwrap_err();
     assert!(
         matches!(error, InstallError::ReservedScript { .. }),
         "{error}"
@@ -226,7 +234,7 @@ fn the_same_wheels_give_the_same_tree_whatever_the_threads() {
             .build()
             .unwrap();
         let prefix = Path::new("/opt/app/venv");
-        pool.install(|| install(&wheels, &root, prefix, &py, None))
+        pool.install(|| install(&wheels, &root, &layout(prefix), &py))
             .unwrap();
         hashes.push(
             pyfod_nar::hash_path(&root, &Default::default(), None)
