@@ -41,10 +41,15 @@ pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCod
     // Built beside `out` and renamed into place: `out` is never half-made.
     let work = work_dir(out);
     fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+    let collisions = match &command.options.config {
+        Some(path) => crate::collisions::load(path)?.rules(),
+        None => Default::default(),
+    };
     let layout = crate::Layout {
         prefix,
         prompt: command.options.prompt.clone(),
         compat: command.options.compat.clone(),
+        collisions,
     };
     let result = crate::install(&wheels, &work, &layout, &interpreter)
         .map_err(anyhow::Error::from)

@@ -7,13 +7,13 @@
 //! against its RECORD, writes launchers for entry points ([`launcher`]),
 //! `INSTALLER`, and a new RECORD.
 
+pub mod collisions;
 pub mod command;
 pub mod interpreter;
 pub mod launcher;
 pub mod venv;
 pub mod wheel;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use command::Command;
@@ -38,6 +38,10 @@ pub struct Options {
     /// The prompt `bin/activate` shows, and pyvenv.cfg's `prompt` [default: none]
     #[arg(long, value_name = "NAME")]
     pub prompt: Option<String>,
+
+    /// Take [install] settings (collisions) from this pyfod.toml
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// Write what this uv version writes outside bin/: `uv = VERSION` in pyvenv.cfg,
     /// `.lock`, INSTALLER `uv`, REQUESTED, so an FOD that drops bin/ keeps its hash
@@ -66,6 +70,8 @@ pub struct Layout {
     pub prefix: PathBuf,
     pub prompt: Option<String>,
     pub compat: Option<Compat>,
+    /// `[install.collisions]`: who wins a path several wheels install.
+    pub collisions: std::collections::BTreeMap<String, collisions::Rule>,
 }
 
 /// One wheel to install.
@@ -110,6 +116,15 @@ pub enum InstallError {
         "{package}'s entry point `{name}` would overwrite the venv's own bin/{name}; refusing it"
     )]
     ReservedScript { package: String, name: String },
+    #[error(
+        "[install.collisions] says `{rule}` wins {path}, but it is installed by {} only; name one of them, or \"drop\"",
+        owners.join(" and ")
+    )]
+    BadRule {
+        path: String,
+        rule: String,
+        owners: Vec<String>,
+    },
     #[error("{0} is not empty; install into a new or empty directory")]
     NotEmpty(PathBuf),
 }
@@ -130,45 +145,14 @@ pub fn install(
     };
     let site = venv::site_packages(interpreter);
     let python = interpreter.versioned_name();
-    let plans: Vec<wheel::WheelPlan> = wheels
+    let mut plans: Vec<wheel::WheelPlan> = wheels
         .par_iter()
         .map(|w| wheel::plan(&w.file, &w.filename, &w.name, &w.version, &site, &python))
         .collect::<Result<_, _>>()?;
 
     // Every path has one owner; the venv's own files are nobody's to replace.
     let reserved = ["python", "python3", python.as_str(), "activate"];
-    let mut owners: HashMap<String, &str> = HashMap::new();
-    for (input, plan) in wheels.iter().zip(&plans) {
-        let scripts = plan
-            .entry_points
-            .as_deref()
-            .map(launcher::scripts)
-            .unwrap_or_default();
-        for entry in &scripts {
-            if reserved.contains(&entry.name.as_str()) {
-                return Err(InstallError::ReservedScript {
-                    package: input.name.clone(),
-                    name: entry.name.clone(),
-                });
-            }
-        }
-        let paths = plan
-            .members
-            .iter()
-            .map(|(_, destination, _)| destination.clone())
-            .chain(scripts.iter().map(|e| format!("bin/{}", e.name)));
-        for path in paths {
-            if let Some(first) = owners.insert(path.clone(), &input.name)
-                && first != input.name
-            {
-                return Err(InstallError::Collision {
-                    path,
-                    first: first.to_owned(),
-                    second: input.name.clone(),
-                });
-            }
-        }
-    }
+    collisions::resolve(wheels, &mut plans, &layout.collisions, &site, &reserved)?;
 
     let shebang = launcher::shebang(prefix);
     wheels

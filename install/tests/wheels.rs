@@ -13,6 +13,7 @@ fn layout(prefix: &Path) -> Layout {
         prefix: prefix.to_path_buf(),
         prompt: None,
         compat: None,
+        collisions: Default::default(),
     }
 }
 
@@ -169,6 +170,58 @@ fn two_wheels_writing_one_path_name_both() {
         text.starts_with("django-tenants and pyrad both install lib/python3.")
             && text.contains("docs/Makefile"),
         "{text}"
+    );
+}
+
+#[test]
+fn a_collision_rule_picks_the_winner_or_drops_the_path() {
+    use pyfod_install::collisions::Rule;
+    let v = venv();
+    let a = wheel(
+        &v.wheels,
+        "django-tenants",
+        "3.7.0",
+        &["--file", "docs/Makefile=a\\n"],
+    );
+    let b = wheel(&v.wheels, "pyrad", "2.4", &["--file", "docs/Makefile=b\\n"]);
+    let py = python();
+    let site = format!("lib/python3.{}/site-packages", py.minor);
+    for (rule, expected) in [
+        (Rule::Keep("pyrad".into()), Some("b\n")),
+        (Rule::Keep("Django_Tenants".into()), Some("a\n")),
+        (Rule::Drop, None),
+    ] {
+        let root = v
+            .root
+            .join(format!("{rule:?}").replace(['(', ')', '"'], ""));
+        fs::create_dir_all(&root).unwrap();
+        let mut layout = layout(&root);
+        layout.collisions.insert("docs/Makefile".into(), rule);
+        install(&[a.clone(), b.clone()], &root, &layout, &py).unwrap();
+        let file = root.join(&site).join("docs/Makefile");
+        assert_eq!(fs::read_to_string(&file).ok().as_deref(), expected);
+        // The loser's RECORD does not claim the file.
+        let records: Vec<String> = ["django_tenants-3.7.0", "pyrad-2.4"]
+            .iter()
+            .map(|d| {
+                fs::read_to_string(root.join(&site).join(format!("{d}.dist-info/RECORD"))).unwrap()
+            })
+            .collect();
+        let claims = records
+            .iter()
+            .filter(|r| r.contains("docs/Makefile,"))
+            .count();
+        assert_eq!(claims, usize::from(expected.is_some()));
+    }
+    let root = v.root.join("third");
+    fs::create_dir_all(&root).unwrap();
+    let mut bad = layout(&root);
+    bad.collisions
+        .insert("docs/Makefile".into(), Rule::Keep("authentik".into()));
+    let error = install(&[a, b], &root, &bad, &py).unwrap_err().to_string();
+    assert!(
+        error.contains("says `authentik` wins") && error.contains("django-tenants and pyrad"),
+        "{error}"
     );
 }
 
