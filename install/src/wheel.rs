@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -159,6 +159,8 @@ impl WheelPlan {
         let mut archive = open(&self.file, &self.filename)?;
         let mut written = Vec::with_capacity(self.members.len());
         let mut buffer = Vec::new();
+        // Directories made so far: one create_dir_all per directory, not per file.
+        let mut made: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
         let own_record = format!("{}/RECORD", self.dist_info);
         for (index, destination, executable) in &self.members {
             let mut entry = archive
@@ -186,30 +188,57 @@ impl WheelPlan {
                     detail: format!("{member}: {e}"),
                 })?;
             drop(entry);
+            let digest = Sha256::of(&buffer);
             if let Some(Some(expected)) = self.record.get(&member)
-                && Sha256::of(&buffer).as_bytes().as_slice() != expected.as_slice()
+                && digest.as_bytes().as_slice() != expected.as_slice()
             {
                 return Err(InstallError::RecordMismatch {
                     wheel: self.filename.clone(),
                     path: member,
                 });
             }
-            let contents = match destination.starts_with("bin/") {
-                true => {
-                    launcher::rewrite_script(shebang, &buffer).unwrap_or_else(|| buffer.clone())
-                }
-                false => buffer.clone(),
+            let rewritten = destination
+                .starts_with("bin/")
+                .then(|| launcher::rewrite_script(shebang, &buffer))
+                .flatten();
+            let (contents, sha256) = match &rewritten {
+                Some(script) => (script.as_slice(), Sha256::of(script)),
+                None => (buffer.as_slice(), digest),
             };
             let path = root.join(destination);
-            write_file(&path, &contents, *executable)?;
+            if let Some(parent) = path.parent()
+                && !made.contains(parent)
+            {
+                fs::create_dir_all(parent).map_err(|source| InstallError::Io {
+                    action: "create",
+                    path: parent.to_path_buf(),
+                    source,
+                })?;
+                made.insert(parent.to_path_buf());
+            }
+            write_new_file(&path, contents, *executable)?;
             written.push(Written {
                 path: destination.clone(),
-                sha256: Sha256::of(&contents),
+                sha256,
                 size: contents.len() as u64,
             });
         }
         Ok(written)
     }
+}
+
+/// Writes a file whose directory exists.
+fn write_new_file(path: &Path, contents: &[u8], executable: bool) -> Result<(), InstallError> {
+    let io = |source| InstallError::Io {
+        action: "write",
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::create(path).map_err(io)?;
+    file.write_all(contents).map_err(io)?;
+    let mode = if executable { 0o755 } else { 0o644 };
+    file.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(io)
 }
 
 pub(crate) fn write_file(
@@ -232,20 +261,23 @@ pub(crate) fn write_file(
         .map_err(io)
 }
 
-fn open(file: &Path, filename: &str) -> Result<zip::ZipArchive<File>, InstallError> {
+fn open(file: &Path, filename: &str) -> Result<zip::ZipArchive<BufReader<File>>, InstallError> {
     let handle = File::open(file).map_err(|source| InstallError::Io {
         action: "open",
         path: file.to_path_buf(),
         source,
     })?;
-    zip::ZipArchive::new(handle).map_err(|e| InstallError::BadWheel {
-        wheel: filename.to_owned(),
-        detail: format!("not a readable zip archive: {e}"),
+    // Buffered: members are read in many small pieces.
+    zip::ZipArchive::new(BufReader::with_capacity(256 * 1024, handle)).map_err(|e| {
+        InstallError::BadWheel {
+            wheel: filename.to_owned(),
+            detail: format!("not a readable zip archive: {e}"),
+        }
     })
 }
 
 fn read_text(
-    archive: &mut zip::ZipArchive<File>,
+    archive: &mut zip::ZipArchive<BufReader<File>>,
     name: &str,
     filename: &str,
 ) -> Result<String, InstallError> {

@@ -3,6 +3,7 @@
 //! as medians and ratios. Benchmarks are never tests: timings belong here.
 
 mod hash;
+mod install;
 mod scrub;
 
 use std::fs;
@@ -14,7 +15,7 @@ use pyfod_tests::{VenvShape, venv_like_tree};
 
 use crate::measure::{Run, median};
 
-const SUITES: &[&str] = &["hash", "scrub"];
+const SUITES: &[&str] = &["hash", "scrub", "install"];
 
 pub fn run(suites: &[&str]) -> anyhow::Result<()> {
     let suites: Vec<&str> = if suites.is_empty() {
@@ -26,6 +27,7 @@ pub fn run(suites: &[&str]) -> anyhow::Result<()> {
         match *suite {
             "hash" => hash::run()?,
             "scrub" => scrub::run()?,
+            "install" => install::run()?,
             other => anyhow::bail!(
                 "unknown benchmark `{other}`; the benchmarks are: {}",
                 SUITES.join(", ")
