@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use pyfod_cli::GlobalArgs;
-use pyfod_manifest::{AnyManifest, Artifact};
+use pyfod_manifest::AnyManifest;
 
 use crate::{Interpreter, Options, WheelInput};
 
@@ -74,30 +74,14 @@ pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCod
 }
 
 /// The wheels a fetch or wheels manifest names, as files in the store.
-fn wheels_of(path: &Path, store: &Path) -> anyhow::Result<Vec<WheelInput>> {
+pub fn wheels_of(path: &Path, store: &Path) -> anyhow::Result<Vec<WheelInput>> {
     let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let (header, manifest) = AnyManifest::decode(&bytes)
         .with_context(|| format!("{} is not a usable manifest", path.display()))?;
     let blob = |sha: &pyfod_manifest::Sha256| store.join("blobs/sha256").join(sha.to_hex());
     match manifest {
-        AnyManifest::Fetch(fetch) => fetch
-            .packages
-            .iter()
-            .map(|p| match &p.artifact {
-                Artifact::Wheel(file) => Ok(WheelInput {
-                    name: p.name.clone(),
-                    version: p.version.clone().unwrap_or_default(),
-                    filename: file.filename.clone(),
-                    file: blob(&file.sha256),
-                    sha256: file.sha256,
-                }),
-                _ => bail!(
-                    "{} is not a wheel in {}; build it first (`pyfod build-sdist`, not implemented yet)",
-                    p.name,
-                    path.display()
-                ),
-            })
-            .collect(),
+        AnyManifest::Fetch(fetch) => Ok(crate::wheels_of_fetch(&fetch, store)
+            .with_context(|| format!("cannot install what {} names", path.display()))?),
         AnyManifest::BuildSdist(wheels) => Ok(wheels
             .wheels
             .iter()

@@ -125,8 +125,35 @@ pub enum InstallError {
         rule: String,
         owners: Vec<String>,
     },
+    #[error(
+        "{package} is an sdist or a source tree, not a wheel; it must be built first (pyfod build-sdist, issue #6, is not implemented yet)"
+    )]
+    NotAWheel { package: String },
     #[error("{0} is not empty; install into a new or empty directory")]
     NotEmpty(PathBuf),
+}
+
+/// The wheels of a fetch manifest, as files in the store at `store_root`.
+pub fn wheels_of_fetch(
+    fetch: &pyfod_manifest::FetchManifest,
+    store_root: &Path,
+) -> Result<Vec<WheelInput>, InstallError> {
+    fetch
+        .packages
+        .iter()
+        .map(|p| match &p.artifact {
+            pyfod_manifest::Artifact::Wheel(file) => Ok(WheelInput {
+                name: p.name.clone(),
+                version: p.version.clone().unwrap_or_default(),
+                filename: file.filename.clone(),
+                file: store_root.join("blobs/sha256").join(file.sha256.to_hex()),
+                sha256: file.sha256,
+            }),
+            _ => Err(InstallError::NotAWheel {
+                package: p.name.clone(),
+            }),
+        })
+        .collect()
 }
 
 /// Installs `wheels` into a new venv at `root` that will live at `prefix`.

@@ -2,6 +2,7 @@
 //! stages (`manifest show`, `diff`), and, as the stages land, `pyfod build`, which
 //! runs them in order. This is the only crate that knows the order of the stages.
 
+mod build;
 mod diff;
 mod manifest_show;
 
@@ -38,8 +39,8 @@ pub enum Commands {
     Install(pyfod_install::Command),
     /// Remove Nix store references and machine paths from a venv tree
     Scrub(pyfod_scrub::Command),
-    /// Run every stage from uv.lock to hash (not implemented yet)
-    Build(BuildCommand),
+    /// Run every stage, from uv.lock to the scrubbed venv and its NAR hash
+    Build(build::BuildCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,13 +52,6 @@ pub enum ManifestCommand {
     },
 }
 
-/// `pyfod build` arrives with issue #7; until then it says so.
-#[derive(Debug, Clone, clap::Args)]
-pub struct BuildCommand {
-    #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<std::ffi::OsString>,
-}
-
 pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Commands::Hash(command) => pyfod_hash::command::execute(command, &cli.global),
@@ -67,8 +61,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Commands::BuildSdist(command) => pyfod_build_sdist::execute(command),
         Commands::Install(command) => pyfod_install::command::execute(command, &cli.global),
         Commands::Scrub(command) => pyfod_scrub::command::execute(command, &cli.global),
-        Commands::Build(_) => anyhow::bail!(
-            "`pyfod build` is not implemented yet (issue #7): it needs the fetch, build-sdist, install and scrub stages; this pyfod can hash trees: `pyfod hash PATH`"
-        ),
+        Commands::Build(command) => build::execute(command, &cli.global),
     }
 }

@@ -129,13 +129,14 @@ fn diff_compares_trees_and_manifests_alike() {
 }
 
 #[test]
-fn stages_not_built_yet_say_so_and_exit_1() {
-    for stage in ["build-sdist", "build"] {
-        let output = pyfod().args([stage, "--lock", "uv.lock"]).output().unwrap();
-        assert_eq!(output.status.code(), Some(1), "{stage}");
-        let stderr = String::from_utf8(output.stderr).unwrap();
-        assert!(stderr.contains("not implemented yet"), "{stage}: {stderr}");
-    }
+fn the_stage_not_built_yet_says_so_and_exits_1() {
+    let output = pyfod()
+        .args(["build-sdist", "--lock", "uv.lock"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("not implemented yet"), "{stderr}");
 }
 
 #[test]
@@ -168,4 +169,68 @@ fn usage_errors_exit_2() {
         .args(["hash", "--format", "hex", "."])
         .assert()
         .code(2);
+}
+
+/// `pyfod build` on the bundled example: every stage, the hash last, the same
+/// hash every run, and a mismatch that leaves --out alone.
+#[test]
+fn build_runs_every_stage_on_the_bundled_example() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/uv.lock");
+    let out = tmp.path().join("out");
+    let build = |extra: &[&str]| {
+        pyfod()
+            .args(["build", "--python", "python3", "--force", "--lock"])
+            .arg(&lock)
+            .arg("--out")
+            .arg(&out)
+            .arg("--store")
+            .arg(tmp.path().join("store"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let first = build(&[]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let stderr = String::from_utf8(first.stderr).unwrap();
+    for stage in ["fetch", "install", "scrub", "hash"] {
+        assert!(stderr.contains(&format!("{stage}: ran")), "{stderr}");
+    }
+    let hash = String::from_utf8(first.stdout).unwrap().trim().to_owned();
+    assert!(hash.starts_with("sha256-"), "{hash}");
+    let site = fs::read_dir(out.join("lib"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("site-packages");
+    assert!(site.join("greeting/__init__.py").is_file());
+    assert!(site.join("colorless-1.2.dist-info/RECORD").is_file());
+    assert!(!out.join("bin").exists(), "scrub removes bin/ by default");
+    assert!(
+        fs::read_to_string(out.join("pyvenv.cfg"))
+            .unwrap()
+            .starts_with("home = @python@/bin\n")
+    );
+    let rehash = pyfod().arg("hash").arg(&out).output().unwrap();
+    assert_eq!(String::from_utf8(rehash.stdout).unwrap().trim(), hash);
+
+    let second = build(&[]);
+    assert_eq!(String::from_utf8(second.stdout).unwrap().trim(), hash);
+
+    let before = fs::read(out.join("pyvenv.cfg")).unwrap();
+    let wrong = build(&[
+        "--expect",
+        "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    ]);
+    assert_eq!(wrong.status.code(), Some(102));
+    let stderr = String::from_utf8(wrong.stderr).unwrap();
+    assert!(stderr.contains(&format!("     got:    {hash}")), "{stderr}");
+    assert_eq!(fs::read(out.join("pyvenv.cfg")).unwrap(), before);
+    assert!(build(&["--expect", &hash]).status.success());
 }
