@@ -1,6 +1,12 @@
 //! `pyfod build`: fetch → install → scrub → hash in one process, for locks whose
-//! every package has a wheel. Not cached yet: every run does every stage
-//! (issue #7 adds the stage cache, and build-sdist, issue #6, the sdists).
+//! every package has a wheel (build-sdist, issue #6, will add the sdists).
+//!
+//! Each stage's output is kept in the store under
+//! `key = sha256(stage, format version, digest of its input, digest of its options)`;
+//! a stage whose key is there is not run. The input of fetch is the lock (and the
+//! pyproject.toml beside it); of every later stage, the previous stage's manifest.
+//! A key is computed and filled under its lock, so two builds of one project wait
+//! for each other instead of doing the work twice.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -10,6 +16,10 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use pyfod_cli::{EXIT_HASH_MISMATCH, GlobalArgs};
 use pyfod_digest::{HashFormat, Sha256};
+use pyfod_manifest::{
+    Artifact, FetchManifest, InstallManifest, Manifest, ScrubManifest, StorePath, StoredTree,
+};
+use pyfod_store::{StageEntry, StageKey};
 
 /// Run every stage, from uv.lock to the scrubbed venv and its NAR hash
 #[derive(Debug, Clone, clap::Args)]
@@ -75,16 +85,57 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
     let python = command.python.clone().unwrap_or_else(|| "python3".into());
     let mut step = Steps::new(global.quiet);
 
+    // fetch: keyed by the lock, the pyproject.toml beside it, and the interpreter.
     let fetch_options = pyfod_fetch::Options {
         lock: command.lock.clone(),
         python: Some(python.clone()),
         ..Default::default()
     };
-    let fetched = pyfod_fetch::run(&fetch_options, &store)
-        .with_context(|| format!("cannot fetch what {} needs", command.lock.display()))?;
-    step.done("fetch");
+    let lock_bytes = fs::read(&command.lock)
+        .with_context(|| format!("cannot read {}", command.lock.display()))?;
+    let pyproject = command
+        .lock
+        .parent()
+        .map(|d| d.join("pyproject.toml"))
+        .and_then(|p| fs::read(p).ok())
+        .unwrap_or_default();
+    let target = fetch_options.target()?;
+    let key = StageKey::new(
+        "fetch",
+        pyfod_fetch::FORMAT_VERSION,
+        &digest(&[&lock_bytes, &pyproject]),
+        &digest(&[
+            format!("{:?}", target.interpreter).as_bytes(),
+            target.python_full_version.as_bytes(),
+        ]),
+    );
+    let fetch_bytes = cached(
+        &store,
+        &key,
+        &mut step,
+        "fetch",
+        |entry| {
+            // Cached, if every blob it names is still in the store.
+            let bytes = fs::read(&entry.manifest).ok()?;
+            let (_, manifest) = FetchManifest::decode(&bytes).ok()?;
+            manifest
+                .packages
+                .iter()
+                .all(|p| match &p.artifact {
+                    Artifact::Wheel(f) | Artifact::Sdist(f) => store.has_blob(&f.sha256),
+                    Artifact::Tree { tree, .. } => tree.store_path.under(store.root()).exists(),
+                })
+                .then_some(bytes)
+        },
+        || {
+            let manifest = pyfod_fetch::run(&fetch_options, &store)
+                .with_context(|| format!("cannot fetch what {} needs", command.lock.display()))?;
+            Ok((manifest.encode(Some(manifest.lock)), None))
+        },
+    )?;
+    let (_, fetched) = FetchManifest::decode(&fetch_bytes)?;
 
-    let wheels = pyfod_install::wheels_of_fetch(&fetched, store.root())?;
+    // install: keyed by the fetch manifest, the interpreter and the layout.
     let interpreter = pyfod_install::Interpreter::probe(&python)?;
     let compat = command
         .compat
@@ -104,12 +155,40 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
         compat,
         collisions,
     };
-    let work = store.temp_entry()?;
-    fs::create_dir(work.path())
-        .with_context(|| format!("cannot create {}", work.path().display()))?;
-    pyfod_install::install(&wheels, work.path(), &layout, &interpreter)?;
-    step.done("install");
+    let key = StageKey::new(
+        "install",
+        pyfod_install::FORMAT_VERSION,
+        &Sha256::of(&fetch_bytes),
+        &digest(&[format!("{interpreter:?}{layout:?}").as_bytes()]),
+    );
+    let install_bytes = cached(
+        &store,
+        &key,
+        &mut step,
+        "install",
+        |entry| {
+            entry.tree.as_ref()?;
+            fs::read(&entry.manifest).ok()
+        },
+        || {
+            let wheels = pyfod_install::wheels_of_fetch(&fetched, store.root())?;
+            let work = store.temp_entry()?;
+            fs::create_dir(work.path())
+                .with_context(|| format!("cannot create {}", work.path().display()))?;
+            let packages = pyfod_install::install(&wheels, work.path(), &layout, &interpreter)?;
+            let manifest = InstallManifest {
+                tree: stage_tree(&key, work.path())?,
+                prefix: layout.prefix.display().to_string(),
+                python_version: format!("3.{}", interpreter.minor),
+                python_home: interpreter.home().display().to_string(),
+                packages,
+            };
+            Ok((manifest.encode(Some(Sha256::of(&fetch_bytes))), Some(work)))
+        },
+    )?;
+    let (_, installed) = InstallManifest::decode(&install_bytes)?;
 
+    // scrub: keyed by the install manifest and the rules.
     let mut scrub = pyfod_scrub::Options {
         preset: Some(command.preset),
         store_dir: command.store_dir.clone(),
@@ -120,18 +199,59 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
     {
         scrub = scrub.with_config(config, path.parent().unwrap_or(Path::new(".")));
     }
-    let scrubbed = pyfod_scrub::run(work.path(), &scrub)?;
-    step.done("scrub");
+    let key = StageKey::new(
+        "scrub",
+        pyfod_scrub::FORMAT_VERSION,
+        &Sha256::of(&install_bytes),
+        &digest(&[format!("{scrub:?}").as_bytes()]),
+    );
+    let scrub_bytes = cached(
+        &store,
+        &key,
+        &mut step,
+        "scrub",
+        |entry| {
+            entry.tree.as_ref()?;
+            fs::read(&entry.manifest).ok()
+        },
+        || {
+            let work = store.temp_entry()?;
+            pyfod_store::copy_tree(&installed.tree.store_path.under(store.root()), work.path())
+                .context("cannot copy the installed tree")?;
+            let mut manifest = pyfod_scrub::run(work.path(), &scrub)?;
+            manifest.tree = Some(stage_tree(&key, work.path())?);
+            Ok((
+                manifest.encode(Some(Sha256::of(&install_bytes))),
+                Some(work),
+            ))
+        },
+    )?;
+    let (_, scrubbed) = ScrubManifest::decode(&scrub_bytes)?;
+    let result = scrubbed
+        .tree
+        .as_ref()
+        .context("the scrub manifest names no tree")?
+        .store_path
+        .under(store.root());
 
-    let hash = pyfod_nar::hash_path(work.path(), &pyfod_nar::HashSettings::default(), None)
-        .context("cannot hash the result")?;
-    step.done("hash");
+    // hash: the NAR hash was taken when the scrubbed tree was published.
+    let nar_sha256 = scrubbed
+        .tree
+        .as_ref()
+        .map(|t| t.nar_sha256)
+        .unwrap_or_default();
+    step.line("hash", "from the scrubbed tree");
     for residual in &scrubbed.residuals {
         eprintln!(
             "warning: {} still refers to {}",
             residual.path, residual.store_path
         );
     }
+    let hash = pyfod_nar::TreeHash {
+        nar_sha256,
+        nar_size: 0,
+        entries: Vec::new(),
+    };
 
     if let Some(expected) = command.expect
         && expected != hash.nar_sha256
@@ -146,10 +266,52 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
     if out.exists() {
         fs::remove_dir_all(out).with_context(|| format!("cannot replace {}", out.display()))?;
     }
-    pyfod_store::copy_tree(work.path(), out)
+    pyfod_store::copy_tree(&result, out)
         .with_context(|| format!("cannot write the result to {}", out.display()))?;
     pyfod_cli::print_stdout(&format!("{}\n", hash.nar_sha256.to_sri()));
     Ok(ExitCode::SUCCESS)
+}
+
+/// A stage's output from the store, or made by `make` and published there, under
+/// the key's lock. `usable` says whether a stored entry can be used (its manifest
+/// bytes), `make` returns the manifest bytes and the tree it built, if any.
+fn cached(
+    store: &pyfod_store::Store,
+    key: &StageKey,
+    step: &mut Steps,
+    stage: &str,
+    usable: impl Fn(&StageEntry) -> Option<Vec<u8>>,
+    make: impl FnOnce() -> anyhow::Result<(Vec<u8>, Option<pyfod_store::TempEntry>)>,
+) -> anyhow::Result<Vec<u8>> {
+    let _lock = store.lock(&format!("stage-{key}"))?;
+    if let Some(bytes) = store.stage(key).as_ref().and_then(&usable) {
+        step.line(stage, "cached");
+        return Ok(bytes);
+    }
+    let (bytes, tree) = make()?;
+    store.publish_stage(key, &bytes, tree)?;
+    step.done(stage);
+    Ok(bytes)
+}
+
+/// Where a stage's tree will be once published, with its NAR hash.
+fn stage_tree(key: &StageKey, tree: &Path) -> anyhow::Result<StoredTree> {
+    let hash = pyfod_nar::hash_path(tree, &pyfod_nar::HashSettings::default(), None)
+        .context("cannot hash a stage's tree")?;
+    Ok(StoredTree {
+        store_path: StorePath(format!("stages/{key}/tree")),
+        nar_sha256: hash.nar_sha256,
+    })
+}
+
+/// SHA-256 of length-prefixed parts.
+fn digest(parts: &[&[u8]]) -> Sha256 {
+    let mut hasher = pyfod_digest::Sha256Hasher::new();
+    for part in parts {
+        hasher.update(&(part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    hasher.finish()
 }
 
 /// One line per stage on stderr: what ran and how long it took.
@@ -167,8 +329,13 @@ impl Steps {
     }
 
     fn done(&mut self, stage: &str) {
+        let took = format!("ran ({:.2} s)", self.last.elapsed().as_secs_f64());
+        self.line(stage, &took);
+    }
+
+    fn line(&mut self, stage: &str, what: &str) {
         if !self.quiet {
-            eprintln!("{stage}: ran ({:.2} s)", self.last.elapsed().as_secs_f64());
+            eprintln!("{stage}: {what}");
         }
         self.last = Instant::now();
     }

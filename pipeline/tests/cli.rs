@@ -197,7 +197,7 @@ fn build_runs_every_stage_on_the_bundled_example() {
         String::from_utf8_lossy(&first.stderr)
     );
     let stderr = String::from_utf8(first.stderr).unwrap();
-    for stage in ["fetch", "install", "scrub", "hash"] {
+    for stage in ["fetch", "install", "scrub"] {
         assert!(stderr.contains(&format!("{stage}: ran")), "{stderr}");
     }
     let hash = String::from_utf8(first.stdout).unwrap().trim().to_owned();
@@ -220,8 +220,22 @@ fn build_runs_every_stage_on_the_bundled_example() {
     let rehash = pyfod().arg("hash").arg(&out).output().unwrap();
     assert_eq!(String::from_utf8(rehash.stdout).unwrap().trim(), hash);
 
+    // Nothing changed: every stage comes from the store, and the hash is the same.
     let second = build(&[]);
     assert_eq!(String::from_utf8(second.stdout).unwrap().trim(), hash);
+    let stderr = String::from_utf8(second.stderr).unwrap();
+    for stage in ["fetch", "install", "scrub"] {
+        assert!(stderr.contains(&format!("{stage}: cached")), "{stderr}");
+    }
+    // Other scrub rules redo only scrub.
+    let seed = build(&["--preset", "seed"]);
+    let stderr = String::from_utf8(seed.stderr).unwrap();
+    assert!(
+        stderr.contains("fetch: cached") && stderr.contains("install: cached"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("scrub: ran"), "{stderr}");
+    assert!(build(&[]).status.success());
 
     let before = fs::read(out.join("pyvenv.cfg")).unwrap();
     let wrong = build(&[
@@ -233,4 +247,40 @@ fn build_runs_every_stage_on_the_bundled_example() {
     assert!(stderr.contains(&format!("     got:    {hash}")), "{stderr}");
     assert_eq!(fs::read(out.join("pyvenv.cfg")).unwrap(), before);
     assert!(build(&["--expect", &hash]).status.success());
+}
+
+/// Two builds of one project on one store at once: both succeed, one hash.
+#[test]
+fn two_builds_at_once_on_one_store_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/uv.lock");
+    let store = tmp.path().join("store");
+    let spawn = |out: &str| {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("pyfod"))
+            .args([
+                "build",
+                "--python",
+                "python3",
+                "--prefix",
+                "/opt/hello",
+                "--lock",
+            ])
+            .arg(&lock)
+            .arg("--out")
+            .arg(tmp.path().join(out))
+            .arg("--store")
+            .arg(&store)
+            .output()
+            .unwrap()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| spawn("a"));
+        let b = s.spawn(|| spawn("b"));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    assert_eq!(a.stdout, b.stdout);
+    let entries = fs::read_dir(store.join("stages")).unwrap().count();
+    assert_eq!(entries, 3, "one fetch, one install, one scrub");
 }
