@@ -67,6 +67,11 @@ pub struct BuildCommand {
     /// Take [scrub] and [install] settings from this pyfod.toml
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Also write every stage's manifest into DIR (fetch.manifest, install.manifest,
+    /// scrub.manifest), for `pyfod manifest show` and `pyfod diff`
+    #[arg(long, value_name = "DIR")]
+    pub manifests: Option<PathBuf>,
 }
 
 pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
@@ -227,6 +232,18 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
         },
     )?;
     let (_, scrubbed) = ScrubManifest::decode(&scrub_bytes)?;
+    if let Some(dir) = &command.manifests {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for (name, bytes) in [
+            ("fetch.manifest", &fetch_bytes),
+            ("install.manifest", &install_bytes),
+            ("scrub.manifest", &scrub_bytes),
+        ] {
+            let path = dir.join(name);
+            pyfod_store::write_atomic(&path, bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
     let result = scrubbed
         .tree
         .as_ref()
@@ -263,11 +280,19 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
         pyfod_cli::print_stdout(&format!("{}\n", hash.nar_sha256.to_sri()));
         return Ok(ExitCode::from(EXIT_HASH_MISMATCH));
     }
+    // Copied beside --out and renamed into place: --out is never half-written.
+    let mut name = std::ffi::OsString::from(".");
+    name.push(out.file_name().unwrap_or_default());
+    name.push(format!(".pyfod-build.{}", std::process::id()));
+    let staging = out.with_file_name(name);
+    let _ = fs::remove_dir_all(&staging);
+    pyfod_store::copy_tree(&result, &staging)
+        .with_context(|| format!("cannot write the result beside {}", out.display()))?;
     if out.exists() {
         fs::remove_dir_all(out).with_context(|| format!("cannot replace {}", out.display()))?;
     }
-    pyfod_store::copy_tree(&result, out)
-        .with_context(|| format!("cannot write the result to {}", out.display()))?;
+    fs::rename(&staging, out)
+        .with_context(|| format!("cannot move the result to {}", out.display()))?;
     pyfod_cli::print_stdout(&format!("{}\n", hash.nar_sha256.to_sri()));
     Ok(ExitCode::SUCCESS)
 }

@@ -247,6 +247,76 @@ fn build_runs_every_stage_on_the_bundled_example() {
     assert!(stderr.contains(&format!("     got:    {hash}")), "{stderr}");
     assert_eq!(fs::read(out.join("pyvenv.cfg")).unwrap(), before);
     assert!(build(&["--expect", &hash]).status.success());
+
+    // --manifests keeps every stage's manifest, readable by `pyfod manifest show`.
+    let manifests = tmp.path().join("manifests");
+    assert!(
+        build(&["--manifests", manifests.to_str().unwrap()])
+            .status
+            .success()
+    );
+    for (name, stage) in [
+        ("fetch.manifest", "fetch"),
+        ("install.manifest", "install"),
+        ("scrub.manifest", "scrub"),
+    ] {
+        let shown = pyfod()
+            .args(["manifest", "show"])
+            .arg(manifests.join(name))
+            .output()
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+        assert_eq!(json["stage"], stage);
+    }
+}
+
+/// `kill -9` at any moment leaves a store the next build uses, to the same hash.
+#[test]
+fn a_build_killed_at_any_point_is_finished_by_the_next() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/uv.lock");
+    let store = tmp.path().join("store");
+    let command = |out: &str, store: &Path| {
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("pyfod"));
+        command
+            .args([
+                "build",
+                "--python",
+                "python3",
+                "--prefix",
+                "/opt/hello",
+                "--force",
+                "--lock",
+            ])
+            .arg(&lock)
+            .arg("--out")
+            .arg(tmp.path().join(out))
+            .arg("--store")
+            .arg(store);
+        command
+    };
+    let clean = command("clean", &tmp.path().join("clean-store"))
+        .output()
+        .unwrap();
+    assert!(clean.status.success());
+    let mut rng = fastrand::Rng::with_seed(5);
+    for round in 0..6 {
+        let mut child = command(&format!("killed-{round}"), &store)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(rng.u64(0..400)));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let last = command("after", &store).output().unwrap();
+    assert!(
+        last.status.success(),
+        "{}",
+        String::from_utf8_lossy(&last.stderr)
+    );
+    assert_eq!(last.stdout, clean.stdout);
 }
 
 /// Two builds of one project on one store at once: both succeed, one hash.
