@@ -17,8 +17,11 @@ use anyhow::{Context, bail};
 use pyfod_cli::{EXIT_HASH_MISMATCH, GlobalArgs};
 use pyfod_digest::{HashFormat, Sha256};
 use pyfod_manifest::{
-    Artifact, FetchManifest, InstallManifest, Manifest, ScrubManifest, StorePath, StoredTree,
+    Artifact, FetchManifest, InputRecord, InstallManifest, Manifest, ScrubManifest, StorePath,
+    StoredTree,
 };
+
+use crate::history::{self, History};
 use pyfod_store::{StageEntry, StageKey};
 
 /// Run every stage, from uv.lock to the scrubbed venv and its NAR hash
@@ -270,16 +273,79 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
         entries: Vec::new(),
     };
 
-    if let Some(expected) = command.expect
-        && expected != hash.nar_sha256
-    {
-        eprint!(
-            "{}",
-            pyfod_hash::command::mismatch_report(out, &expected, &hash.nar_sha256)
-        );
-        pyfod_cli::print_stdout(&format!("{}\n", hash.nar_sha256.to_sri()));
-        return Ok(ExitCode::from(EXIT_HASH_MISMATCH));
+    // What went into this result, for the stale-hash guard.
+    let config_bytes = command
+        .config
+        .as_deref()
+        .and_then(|p| fs::read(p).ok())
+        .unwrap_or_default();
+    let inputs: Vec<InputRecord> = [
+        ("lock", Sha256::of(&lock_bytes).to_hex()),
+        ("pyproject.toml", Sha256::of(&pyproject).to_hex()),
+        ("pyfod.toml", Sha256::of(&config_bytes).to_hex()),
+        (
+            "interpreter",
+            format!(
+                "{} {}",
+                interpreter.executable.display(),
+                interpreter.version
+            ),
+        ),
+        ("pyfod", env!("CARGO_PKG_VERSION").to_owned()),
+        (
+            "options",
+            digest(&[format!("{layout:?}{scrub:?}").as_bytes()]).to_hex(),
+        ),
+    ]
+    .into_iter()
+    .map(|(name, value)| InputRecord {
+        name: name.to_owned(),
+        value,
+    })
+    .collect();
+    let history = History::new(store.root());
+    let project = digest(&[std::path::absolute(&command.lock)?
+        .as_os_str()
+        .as_encoded_bytes()]);
+    if let Some(expected) = command.expect {
+        if let Some(before) = history.inputs_of(&expected) {
+            let changed = history::changed(&before, &inputs);
+            if !changed.is_empty() {
+                eprintln!(
+                    "warning: {} was last produced from other inputs ({} changed since); a Nix FOD that still declares it would be served from the Nix store unchanged: update its outputHash if the result should change",
+                    expected.to_sri(),
+                    changed.join(", ")
+                );
+            }
+        }
+        if expected != hash.nar_sha256 {
+            eprint!(
+                "{}",
+                pyfod_hash::command::mismatch_report(out, &expected, &hash.nar_sha256)
+            );
+            if let Some(matched) = history.last_match(&project) {
+                let now = pyfod_hash::run(&result, &pyfod_hash::Options::default())?;
+                eprintln!(
+                    "files that differ from the last build of this project that matched ({}):",
+                    matched.nar_sha256.to_sri()
+                );
+                eprint!(
+                    "{}",
+                    pyfod_hash::diff::render(&pyfod_hash::diff::diff(&matched, &now))
+                );
+            }
+            pyfod_cli::print_stdout(&format!("{}\n", hash.nar_sha256.to_sri()));
+            return Ok(ExitCode::from(EXIT_HASH_MISMATCH));
+        }
+        let mut matched = pyfod_hash::run(&result, &pyfod_hash::Options::default())?;
+        matched.inputs = inputs.clone();
+        history
+            .record_match(&project, &matched)
+            .context("cannot record the matching build")?;
     }
+    history
+        .record_inputs(&hash.nar_sha256, &inputs)
+        .context("cannot record the build's inputs")?;
     // Copied beside --out and renamed into place: --out is never half-written.
     let mut name = std::ffi::OsString::from(".");
     name.push(out.file_name().unwrap_or_default());

@@ -4,6 +4,7 @@
 
 mod build;
 mod diff;
+mod history;
 mod manifest_show;
 
 use std::path::PathBuf;

@@ -354,3 +354,52 @@ fn two_builds_at_once_on_one_store_agree() {
     let entries = fs::read_dir(store.join("stages")).unwrap().count();
     assert_eq!(entries, 3, "one fetch, one install, one scrub");
 }
+
+/// A mismatch names the files that differ from the last build that matched, and
+/// an expected hash last produced from other inputs is called out.
+#[test]
+fn a_mismatch_shows_what_changed_since_the_last_match() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/uv.lock");
+    let build = |prefix: &str, extra: &[&str]| {
+        pyfod()
+            .args([
+                "build", "--python", "python3", "--force", "--prefix", prefix, "--lock",
+            ])
+            .arg(&lock)
+            .arg("--out")
+            .arg(tmp.path().join("out"))
+            .arg("--store")
+            .arg(tmp.path().join("store"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let first = build("/opt/a", &[]);
+    let hash = String::from_utf8(first.stdout).unwrap().trim().to_owned();
+    let matched = build("/opt/a", &["--expect", &hash]);
+    assert!(matched.status.success());
+    assert!(
+        !String::from_utf8(matched.stderr)
+            .unwrap()
+            .contains("warning")
+    );
+
+    // Another prefix changes the launchers, and so the RECORDs that hash them.
+    let moved = build("/opt/b", &["--expect", &hash]);
+    assert_eq!(moved.status.code(), Some(102));
+    let stderr = String::from_utf8(moved.stderr).unwrap();
+    assert!(
+        stderr.contains("was last produced from other inputs (options changed since)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("files that differ from the last build of this project that matched"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("changed  lib/python3.")
+            && stderr.contains("greeting-1.0.dist-info/RECORD  sha256 "),
+        "{stderr}"
+    );
+}

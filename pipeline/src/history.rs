@@ -1,0 +1,93 @@
+//! What earlier builds produced, kept in the store (`builds/`), for two checks
+//! a packager needs when a hash changes or, worse, does not:
+//!
+//! - on a mismatch, which files differ from the last build of this project whose
+//!   hash matched (`builds/<project>.matched`, a hash manifest);
+//! - the stale-hash guard: a Nix FOD whose `outputHash` was not bumped is served
+//!   from the Nix store, stale, when an input changes; so when `--expect H` was
+//!   last produced from other inputs (`builds/by-hash/<H>`), say which.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use pyfod_digest::Sha256;
+use pyfod_manifest::{HashManifest, InputRecord, Manifest};
+
+/// The `builds/` area of a store.
+#[derive(Debug)]
+pub struct History {
+    dir: PathBuf,
+}
+
+impl History {
+    pub fn new(store_root: &Path) -> History {
+        History {
+            dir: store_root.join("builds"),
+        }
+    }
+
+    fn project_file(&self, project: &Sha256) -> PathBuf {
+        self.dir.join(format!("{}.matched", project.to_hex()))
+    }
+
+    fn hash_file(&self, hash: &Sha256) -> PathBuf {
+        self.dir.join("by-hash").join(hash.to_hex())
+    }
+
+    /// The hash manifest of this project's last build that matched `--expect`.
+    pub fn last_match(&self, project: &Sha256) -> Option<HashManifest> {
+        let bytes = fs::read(self.project_file(project)).ok()?;
+        HashManifest::decode(&bytes).ok().map(|(_, m)| m)
+    }
+
+    pub fn record_match(&self, project: &Sha256, manifest: &HashManifest) -> std::io::Result<()> {
+        fs::create_dir_all(&self.dir)?;
+        pyfod_store::write_atomic(&self.project_file(project), &manifest.encode(None))
+    }
+
+    /// The inputs that last produced `hash`, as `name=value` lines.
+    pub fn inputs_of(&self, hash: &Sha256) -> Option<Vec<InputRecord>> {
+        let text = fs::read_to_string(self.hash_file(hash)).ok()?;
+        Some(
+            text.lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(name, value)| InputRecord {
+                    name: name.to_owned(),
+                    value: value.to_owned(),
+                })
+                .collect(),
+        )
+    }
+
+    pub fn record_inputs(&self, hash: &Sha256, inputs: &[InputRecord]) -> std::io::Result<()> {
+        fs::create_dir_all(self.dir.join("by-hash"))?;
+        let text: String = inputs
+            .iter()
+            .map(|i| format!("{}={}\n", i.name, i.value))
+            .collect();
+        pyfod_store::write_atomic(&self.hash_file(hash), text.as_bytes())
+    }
+}
+
+/// The names of the inputs whose values differ between two records.
+pub fn changed(before: &[InputRecord], now: &[InputRecord]) -> Vec<String> {
+    let mut names: Vec<String> = now
+        .iter()
+        .filter(|n| {
+            before
+                .iter()
+                .find(|b| b.name == n.name)
+                .is_none_or(|b| b.value != n.value)
+        })
+        .map(|n| n.name.clone())
+        .collect();
+    names.extend(
+        before
+            .iter()
+            .filter(|b| !now.iter().any(|n| n.name == b.name))
+            .map(|b| b.name.clone()),
+    );
+    names.sort();
+    names.dedup();
+    names
+}
