@@ -210,7 +210,8 @@ fn an_unreadable_file_is_an_error_that_names_it() {
     fs::write(tree.join("secret"), b"key").unwrap();
     fs::set_permissions(tree.join("secret"), fs::Permissions::from_mode(0o000)).unwrap();
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let binary = assert_cmd::cargo::cargo_bin("pyfod-hash");
+    let binary =
+        pyfod_tests::runnable_by_anyone(&assert_cmd::cargo::cargo_bin("pyfod-hash"), tmp.path());
     let is_root = unsafe_free_uid() == 0;
     let mut command = if is_root {
         let mut command = std::process::Command::new("setpriv");

@@ -225,7 +225,8 @@ fn an_unreadable_file_is_an_error_that_names_it_and_changes_nothing() {
         .status()
         .unwrap();
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let binary = assert_cmd::cargo::cargo_bin("pyfod-scrub");
+    let binary =
+        pyfod_tests::runnable_by_anyone(&assert_cmd::cargo::cargo_bin("pyfod-scrub"), tmp.path());
     let output = std::process::Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(&binary)

@@ -25,3 +25,13 @@ pub fn fixture(name: &str) -> std::path::PathBuf {
         .join("fixtures")
         .join(name)
 }
+
+/// A copy of `binary` in `dir`, executable by every user: the tests that run a
+/// binary as `nobody` cannot count on the checkout's parents being open to it.
+pub fn runnable_by_anyone(binary: &std::path::Path, dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let copy = dir.join(binary.file_name().expect("a binary has a name"));
+    std::fs::copy(binary, &copy).expect("copy the binary");
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    copy
+}
