@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "the build-sdist stage is not implemented yet (issue #6); this pyfod can only hash trees: `pyfod hash PATH`"
+    "the build-sdist stage is not implemented yet (issue #6); locks whose every package has a wheel need no build: `pyfod build` realises them"
 )]
 pub struct NotImplemented;
 
