@@ -247,19 +247,13 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
     }
-    let result = scrubbed
+    // hash: taken when the scrubbed tree was published.
+    let tree = scrubbed
         .tree
         .as_ref()
-        .context("the scrub manifest names no tree")?
-        .store_path
-        .under(store.root());
-
-    // hash: the NAR hash was taken when the scrubbed tree was published.
-    let nar_sha256 = scrubbed
-        .tree
-        .as_ref()
-        .map(|t| t.nar_sha256)
-        .unwrap_or_default();
+        .context("the scrub manifest names no tree")?;
+    let result = tree.store_path.under(store.root());
+    let nar_sha256 = tree.nar_sha256;
     step.line("hash", "from the scrubbed tree");
     for residual in &scrubbed.residuals {
         eprintln!(
@@ -267,12 +261,6 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
             residual.path, residual.store_path
         );
     }
-    let hash = pyfod_nar::TreeHash {
-        nar_sha256,
-        nar_size: 0,
-        entries: Vec::new(),
-    };
-
     // What went into this result, for the stale-hash guard.
     let config_bytes = command
         .config
@@ -318,10 +306,10 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
                 );
             }
         }
-        if expected != hash.nar_sha256 {
+        if expected != nar_sha256 {
             eprint!(
                 "{}",
-                pyfod_hash::command::mismatch_report(out, &expected, &hash.nar_sha256)
+                pyfod_hash::command::mismatch_report(out, &expected, &nar_sha256)
             );
             if let Some(matched) = history.last_match(&project) {
                 let now = pyfod_hash::run(&result, &pyfod_hash::Options::default())?;
@@ -334,7 +322,7 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
                     pyfod_hash::diff::render(&pyfod_hash::diff::diff(&matched, &now))
                 );
             }
-            pyfod_cli::print_stdout(&format!("{}\n", hash.nar_sha256.to_sri()));
+            pyfod_cli::print_stdout(&format!("{}\n", nar_sha256.to_sri()));
             return Ok(ExitCode::from(EXIT_HASH_MISMATCH));
         }
         let mut matched = pyfod_hash::run(&result, &pyfod_hash::Options::default())?;
@@ -344,7 +332,7 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
             .context("cannot record the matching build")?;
     }
     history
-        .record_inputs(&hash.nar_sha256, &inputs)
+        .record_inputs(&nar_sha256, &inputs)
         .context("cannot record the build's inputs")?;
     // Copied beside --out and renamed into place: --out is never half-written.
     let mut name = std::ffi::OsString::from(".");
@@ -359,7 +347,7 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
     }
     fs::rename(&staging, out)
         .with_context(|| format!("cannot move the result to {}", out.display()))?;
-    pyfod_cli::print_stdout(&format!("{}\n", hash.nar_sha256.to_sri()));
+    pyfod_cli::print_stdout(&format!("{}\n", nar_sha256.to_sri()));
     Ok(ExitCode::SUCCESS)
 }
 
