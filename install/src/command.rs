@@ -39,7 +39,7 @@ pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCod
             .with_context(|| format!("cannot make {} absolute", out.display()))?,
     };
     // Built beside `out` and renamed into place: `out` is never half-made.
-    let work = work_dir(out);
+    let work = pyfod_store::sibling_temp(out, "install");
     fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
     let collisions = match &command.options.config {
         Some(path) => crate::collisions::load(path)?.rules(),
@@ -99,11 +99,4 @@ pub fn wheels_of(path: &Path, store: &Path) -> anyhow::Result<Vec<WheelInput>> {
             header.stage
         ),
     }
-}
-
-fn work_dir(out: &Path) -> PathBuf {
-    let mut name = std::ffi::OsString::from(".");
-    name.push(out.file_name().unwrap_or_default());
-    name.push(format!(".pyfod-install.{}", std::process::id()));
-    out.with_file_name(name)
 }

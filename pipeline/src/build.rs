@@ -335,13 +335,11 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
         .record_inputs(&nar_sha256, &inputs)
         .context("cannot record the build's inputs")?;
     // Copied beside --out and renamed into place: --out is never half-written.
-    let mut name = std::ffi::OsString::from(".");
-    name.push(out.file_name().unwrap_or_default());
-    name.push(format!(".pyfod-build.{}", std::process::id()));
-    let staging = out.with_file_name(name);
-    let _ = fs::remove_dir_all(&staging);
-    pyfod_store::copy_tree(&result, &staging)
-        .with_context(|| format!("cannot write the result beside {}", out.display()))?;
+    let staging = pyfod_store::sibling_temp(out, "build");
+    if let Err(e) = pyfod_store::copy_tree(&result, &staging) {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(e).with_context(|| format!("cannot write the result beside {}", out.display()));
+    }
     if out.exists() {
         fs::remove_dir_all(out).with_context(|| format!("cannot replace {}", out.display()))?;
     }

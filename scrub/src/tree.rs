@@ -1,6 +1,5 @@
 //! The tree as a list of entries, and the file-system edits scrub makes to it.
 
-use std::ffi::OsStr;
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -129,8 +128,5 @@ fn make_writable(dir: &Path) -> io::Result<()> {
 
 /// A sibling of `path` with a name no one else uses, for write-then-rename.
 pub(crate) fn temp_sibling(path: &Path) -> PathBuf {
-    let mut name = std::ffi::OsString::from(".");
-    name.push(path.file_name().unwrap_or(OsStr::new("x")));
-    name.push(format!(".pyfod-scrub.{:016x}", fastrand::u64(..)));
-    path.with_file_name(name)
+    pyfod_store::sibling_temp(path, "scrub")
 }

@@ -24,13 +24,13 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     pub fn create(path: &Path) -> io::Result<AtomicFile> {
-        let name = path.file_name().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name")
-        })?;
-        let mut temp_name = OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(".{:016x}.tmp", fastrand::u64(..)));
-        let temp = parent_dir(path).join(temp_name);
+        if path.file_name().is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the path has no file name",
+            ));
+        }
+        let temp = sibling_temp(path, "tmp");
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -68,6 +68,19 @@ impl Drop for AtomicFile {
             let _ = fs::remove_file(&self.temp);
         }
     }
+}
+
+/// A hidden sibling of `path` that no one else will pick,
+/// `.<name>.pyfod-<purpose>.<random>`: where a file or tree is made before it is
+/// renamed over `path`, on the same file system so the rename is atomic.
+pub fn sibling_temp(path: &Path, purpose: &str) -> PathBuf {
+    let mut name = OsString::from(".");
+    name.push(
+        path.file_name()
+            .unwrap_or_else(|| std::ffi::OsStr::new("out")),
+    );
+    name.push(format!(".pyfod-{purpose}.{:016x}", fastrand::u64(..)));
+    parent_dir(path).join(name)
 }
 
 fn parent_dir(path: &Path) -> &Path {

@@ -31,7 +31,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-pub use atomic::{AtomicFile, sync_dir, write_atomic};
+pub use atomic::{AtomicFile, sibling_temp, sync_dir, write_atomic};
 pub use copy::{copy_tree, copy_tree_except};
 pub use error::StoreError;
 pub use key::StageKey;
