@@ -45,7 +45,7 @@ pub struct Options {
 
     /// Write what this uv version writes outside bin/: `uv = VERSION` in pyvenv.cfg,
     /// `.lock`, INSTALLER `uv`, REQUESTED, so an FOD that drops bin/ keeps its hash
-    #[arg(long, value_name = "uv=VERSION", value_parser = parse_compat)]
+    #[arg(long, value_name = "uv=VERSION")]
     pub compat: Option<Compat>,
 }
 
@@ -55,12 +55,17 @@ pub enum Compat {
     Uv(String),
 }
 
-fn parse_compat(text: &str) -> Result<Compat, String> {
-    match text.split_once('=') {
-        Some(("uv", version)) if !version.is_empty() => Ok(Compat::Uv(version.to_owned())),
-        _ => Err(format!(
-            "`{text}` is not uv=VERSION (the uv whose venvs to match, e.g. uv=0.13.9)"
-        )),
+impl std::str::FromStr for Compat {
+    type Err = String;
+
+    /// `uv=VERSION`
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.split_once('=') {
+            Some(("uv", version)) if !version.is_empty() => Ok(Compat::Uv(version.to_owned())),
+            _ => Err(format!(
+                "`{text}` is not uv=VERSION (the uv whose venvs to match, e.g. uv=0.13.9)"
+            )),
+        }
     }
 }
 

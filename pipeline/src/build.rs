@@ -65,7 +65,7 @@ pub struct BuildCommand {
 
     /// Write what this uv version writes outside bin/ (see `pyfod install --compat`)
     #[arg(long, value_name = "uv=VERSION")]
-    pub compat: Option<String>,
+    pub compat: Option<pyfod_install::Compat>,
 
     /// Take [scrub] and [install] settings from this pyfod.toml
     #[arg(long, value_name = "FILE")]
@@ -145,14 +145,6 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
 
     // install: keyed by the fetch manifest, the interpreter and the layout.
     let interpreter = pyfod_install::Interpreter::probe(&python)?;
-    let compat = command
-        .compat
-        .as_deref()
-        .map(|c| match c.split_once('=') {
-            Some(("uv", version)) => Ok(pyfod_install::Compat::Uv(version.to_owned())),
-            _ => Err(anyhow::anyhow!("--compat `{c}` is not uv=VERSION")),
-        })
-        .transpose()?;
     let collisions = match &command.config {
         Some(path) => pyfod_install::collisions::load(path)?.rules(),
         None => Default::default(),
@@ -160,7 +152,7 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
     let layout = pyfod_install::Layout {
         prefix,
         prompt: None,
-        compat,
+        compat: command.compat.clone(),
         collisions,
     };
     let key = StageKey::new(
