@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use pyfod_manifest::{Artifact, FetchManifest, Manifest};
 use pyfod_tests::index::{Fault, PackageIndex};
-use pyfod_tests::nixlike::tool_available;
+use pyfod_tests::oracle::tool_available;
 use pyfod_tests::uvproject::{make_dist, uv_ok};
 
 struct Project {

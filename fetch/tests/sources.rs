@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use pyfod_manifest::{Artifact, FetchManifest, Manifest};
-use pyfod_tests::nixlike::tool_available;
+use pyfod_tests::oracle::tool_available;
 use pyfod_tests::uvproject::{make_dist, uv_ok};
 
 /// Unpacks an sdist made by make-dist into `dir`: a buildable project.

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use assert_cmd::Command;
 use pyfod_tests::index::{PackageIndex, normalise};
-use pyfod_tests::nixlike::tool_available;
+use pyfod_tests::oracle::tool_available;
 use pyfod_tests::uvproject::{Installed, installed, make_dist, uv_ok};
 
 /// The packages of the project below, every case of the issue that needs no git:

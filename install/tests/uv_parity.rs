@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use pyfod_tests::index::PackageIndex;
-use pyfod_tests::nixlike::tool_available;
+use pyfod_tests::oracle::tool_available;
 use pyfod_tests::uvproject::{make_dist, uv_ok};
 
 /// Every entry of a tree: path → (kind and mode, contents or target).

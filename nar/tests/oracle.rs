@@ -9,8 +9,7 @@ const TREES: u64 = 300;
 
 #[test]
 fn random_trees_hash_as_nix_hash_does() {
-    if !oracle::nix_hash_available() {
-        oracle::announce_skip("random_trees_hash_as_nix_hash_does");
+    if !oracle::tool_available("nix-hash", "random_trees_hash_as_nix_hash_does") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

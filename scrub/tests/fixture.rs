@@ -8,7 +8,8 @@ use std::process::Command;
 use pyfod_manifest::{ReplacementKind, ScrubManifest};
 use pyfod_nar::{HashSettings, hash_path};
 use pyfod_scrub::{Options, Preset, run};
-use pyfod_tests::nixlike::{NixLikeVenv, tool_available};
+use pyfod_tests::nixlike::NixLikeVenv;
+use pyfod_tests::oracle::tool_available;
 
 fn fixture(test: &str) -> Option<(tempfile::TempDir, NixLikeVenv)> {
     if !(tool_available("uv", test) && tool_available("cc", test)) {

@@ -172,16 +172,3 @@ fn output(command: &mut Command) -> io::Result<String> {
     }
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
-
-/// Whether `tool` runs here. When it does not, tests say so loudly, or fail
-/// when `PYFOD_REQUIRE_ORACLE` is set (CI installs every tool).
-pub fn tool_available(tool: &str, test: &str) -> bool {
-    if Command::new(tool).arg("--version").output().is_ok() {
-        return true;
-    }
-    if std::env::var_os("PYFOD_REQUIRE_ORACLE").is_some() {
-        panic!("{test}: `{tool}` is required (PYFOD_REQUIRE_ORACLE is set) but not installed");
-    }
-    eprintln!("\n!!! SKIPPED {test}: `{tool}` is not installed; CI installs it.\n");
-    false
-}

@@ -31,14 +31,24 @@ pub fn nix_hash_available() -> bool {
     Command::new("nix-hash").arg("--version").output().is_ok()
 }
 
-/// Prints the loud skip message the oracle tests use; fails instead when
-/// `PYFOD_REQUIRE_ORACLE` is set, as CI sets it, so CI never skips the oracle.
-pub fn announce_skip(test: &str) {
+/// Whether `tool` runs here. When it does not, says so loudly ([`announce_skip`]),
+/// so a test can skip rather than fail on a machine without it.
+pub fn tool_available(tool: &str, test: &str) -> bool {
+    if Command::new(tool).arg("--version").output().is_ok() {
+        return true;
+    }
+    announce_skip(test, tool);
+    false
+}
+
+/// The loud message of a skipped test; a failure instead when
+/// `PYFOD_REQUIRE_ORACLE` is set, as CI sets it, so CI never skips.
+pub fn announce_skip(test: &str, tool: &str) {
     if std::env::var_os("PYFOD_REQUIRE_ORACLE").is_some() {
-        panic!("{test}: nix-hash is required (PYFOD_REQUIRE_ORACLE is set) but not installed");
+        panic!("{test}: `{tool}` is required (PYFOD_REQUIRE_ORACLE is set) but not installed");
     }
     eprintln!(
-        "\n!!! SKIPPED {test}: `nix-hash` is not installed, so pyfod's NAR hashes are not checked against Nix.\n!!! Install it (Debian: apt-get install nix-bin) to run this test; CI does.\n"
+        "\n!!! SKIPPED {test}: `{tool}` is not installed here; install it to run this test (CI does: see .ci/run).\n"
     );
 }
 
