@@ -182,7 +182,17 @@ pub fn run(
     options: &Options,
     store: &pyfod_store::Store,
 ) -> Result<pyfod_manifest::FetchManifest, FetchError> {
-    let plan = plan(options)?;
+    run_for(options, options.target()?, store)
+}
+
+/// [`run`] for a target already probed (or given), so a caller that needed the
+/// target first does not ask the interpreter twice.
+pub fn run_for(
+    options: &Options,
+    target: Target,
+    store: &pyfod_store::Store,
+) -> Result<pyfod_manifest::FetchManifest, FetchError> {
+    let plan = plan_for(options, target)?;
     let plans = plan.plans()?;
     let dir = lock_dir(&plan.lock_path);
     let mut jobs = Vec::new();
@@ -346,6 +356,11 @@ fn mirrored(url: &str, mirrors: &[(String, String)]) -> download::Location {
 
 /// Reads the lock, probes or reads the target, and decides what to fetch.
 pub fn plan(options: &Options) -> Result<FetchPlan, FetchError> {
+    plan_for(options, options.target()?)
+}
+
+/// [`plan`] for a given target.
+pub fn plan_for(options: &Options, target: Target) -> Result<FetchPlan, FetchError> {
     let lock_path = options.lock.clone();
     let lock_bytes = std::fs::read(&lock_path).map_err(|source| FetchError::Read {
         path: lock_path.clone(),
@@ -355,7 +370,6 @@ pub fn plan(options: &Options) -> Result<FetchPlan, FetchError> {
     let dir = lock_dir(&lock_path);
     let pyproject = project::read(dir)?;
     let settings = pyproject.tool.uv.clone().merged(&options.binary_settings());
-    let target = options.target()?;
     let project = pyproject.project.as_ref().map(|p| p.name.as_str());
     let chosen = select::select(&lock, project, &target, &options.selection())?;
     let plan = FetchPlan {

@@ -136,7 +136,7 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
                 .then_some(bytes)
         },
         || {
-            let manifest = pyfod_fetch::run(&fetch_options, &store)
+            let manifest = pyfod_fetch::run_for(&fetch_options, target.clone(), &store)
                 .with_context(|| format!("cannot fetch what {} needs", command.lock.display()))?;
             Ok((manifest.encode(Some(manifest.lock)), None))
         },
