@@ -413,7 +413,9 @@ pub enum FetchError {
         package: String,
         found: String,
     },
-    #[error("cannot ask the interpreter {python} about itself: {detail}")]
+    #[error(
+        "cannot ask the interpreter {python} about itself: {detail}; pass --python with a working CPython, or --target"
+    )]
     Probe { python: String, detail: String },
     #[error("--target `{spec}`: {detail}")]
     TargetSpec { spec: String, detail: String },

@@ -99,7 +99,9 @@ pub enum InstallError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot ask the interpreter `{python}` about itself: {detail}")]
+    #[error(
+        "cannot ask the interpreter `{python}` about itself: {detail}; pass --python with a working CPython"
+    )]
     Interpreter { python: String, detail: String },
     #[error("{wheel} is not a wheel pyfod can install: {detail}")]
     BadWheel { wheel: String, detail: String },

@@ -60,7 +60,7 @@ pub enum DecodeError {
     Corrupted,
     #[error("{trailing} unexpected bytes after the end of the manifest")]
     Trailing { trailing: u64 },
-    #[error("the `{stage}` manifest body does not decode: {source}")]
+    #[error("the `{stage}` manifest body does not decode: {source}; re-run the stage")]
     Body {
         stage: Stage,
         #[source]

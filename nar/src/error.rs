@@ -21,6 +21,8 @@ pub enum HashError {
     Changed { path: PathBuf, detail: String },
     #[error("writing the NAR stream failed")]
     Sink(#[source] io::Error),
-    #[error("a reader thread stopped without finishing {path}")]
+    #[error(
+        "a reader thread stopped without finishing {path}; this is a bug in pyfod: please report it with the command you ran"
+    )]
     ReaderLost { path: PathBuf },
 }
