@@ -1,26 +1,213 @@
-//! The build-sdist stage: sdists and source trees built into wheels, reproducibly.
+//! The build-sdist stage: every sdist, git tree and local source tree of a fetch
+//! manifest built into a wheel, reproducibly; downloaded wheels passed through.
 //!
-//! Not built yet: tracked in issue #6. The crate exists so that the
-//! workspace, the `pyfod` command and the `pyfod-build-sdist` binary have their final
-//! shape; both commands say so and exit 1 rather than pretend.
+//! pyfod is the PEP 517 frontend: it unpacks the source ([`unpack`]), reads its
+//! `[build-system]` ([`build_system`]), checks the build requirements against a
+//! build environment realised from a build lock ([`requirements`]; pyfod never
+//! resolves), composes the environment and compiler flags ([`environment`]), calls
+//! the backend through its own hook runner ([`hooks`]), and re-packs the wheel
+//! canonically ([`repack`]). Each build is cached in the store by the digests of
+//! its source, build environment, settings and interpreter ([`package_build`]).
 
-use std::ffi::OsString;
-use std::process::ExitCode;
+pub mod build_system;
+pub mod check;
+pub mod command;
+pub mod config;
+pub mod environment;
+pub mod failure;
+pub mod hooks;
+pub mod interpreter;
+pub mod lock_build;
+pub mod overlay;
+pub mod package_build;
+pub mod repack;
+pub mod requirements;
+pub mod unpack;
+
+use std::path::{Path, PathBuf};
+
+pub use command::{Command, LockBuildCommand};
+pub use config::BuildConfig;
+pub use interpreter::BuildInterpreter;
+use pyfod_digest::Sha256;
+use pyfod_manifest::{InstallManifest, Manifest};
+
+/// Version of what this stage writes; part of its cache keys.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The build-sdist stage's options, shared by `pyfod build-sdist`,
+/// `pyfod-build-sdist` and `pyfod build`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Options {
+    /// Builds to run at once [default: the number of cores]
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Build each source twice, in different directories at different times, and
+    /// fail (exit 104) naming the member and offset where the wheels differ
+    #[arg(long)]
+    pub check: bool,
+
+    /// The interpreter to build with when no --build-env is given [default: python3]
+    #[arg(long, value_name = "PYTHON")]
+    pub python: Option<String>,
+
+    /// Take [build] settings (flags, environment, config-settings) from this pyfod.toml
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Report nothing on stderr but errors.
+    #[arg(skip)]
+    pub quiet: bool,
+}
+
+/// The venv builds run in, realised from a build lock by fetch and install.
+#[derive(Debug, Clone)]
+pub struct BuildEnv {
+    /// The venv on disk.
+    pub root: PathBuf,
+    /// SHA-256 of its install manifest: its identity in cache keys.
+    pub digest: Sha256,
+    /// (name, version) of every distribution in it.
+    pub packages: Vec<(String, String)>,
+    /// Where the lock it was made from is, for error messages.
+    pub lock: Option<PathBuf>,
+}
+
+impl BuildEnv {
+    /// The build environment an install manifest describes: the venv at its prefix
+    /// when it is there, else its tree in the store.
+    pub fn from_manifest(
+        bytes: &[u8],
+        store_root: &Path,
+        lock: Option<PathBuf>,
+    ) -> Result<BuildEnv, BuildError> {
+        let (_, manifest) = InstallManifest::decode(bytes)
+            .map_err(|e| BuildError::BuildEnvManifest(e.to_string()))?;
+        let prefix = PathBuf::from(&manifest.prefix);
+        let root = if prefix.join("pyvenv.cfg").is_file() {
+            prefix
+        } else {
+            manifest.tree.store_path.under(store_root)
+        };
+        Ok(BuildEnv {
+            root,
+            digest: Sha256::of(bytes),
+            packages: manifest
+                .packages
+                .iter()
+                .map(|p| (p.name.clone(), p.version.clone()))
+                .collect(),
+            lock,
+        })
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "the build-sdist stage is not implemented yet (issue #6); locks whose every package has a wheel need no build: `pyfod build` realises them"
-)]
-pub struct NotImplemented;
-
-/// `pyfod build-sdist`: accepts any arguments, so that the answer is the same whatever
-/// is passed.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Command {
-    #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<OsString>,
+pub enum BuildError {
+    #[error("cannot {action} {path}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] pyfod_store::StoreError),
+    #[error(transparent)]
+    Toml(#[from] pyfod_config::TomlError),
+    #[error("the build environment's manifest is not usable: {0}")]
+    BuildEnvManifest(String),
+    #[error("the target in the fetch manifest is not usable: {0}")]
+    Target(String),
+    #[error(
+        "cannot ask the interpreter `{python}` about itself: {detail}; pass --python, or a --build-env made for a working CPython"
+    )]
+    Interpreter { python: String, detail: String },
+    #[error("the sdist {sdist} cannot be unpacked: {detail}")]
+    BadSdist { sdist: String, detail: String },
+    #[error("{wheel} cannot be used: {detail}")]
+    BadWheel { wheel: String, detail: String },
+    #[error("{path}: {detail}")]
+    BadBuildSystem { path: PathBuf, detail: String },
+    #[error("{package}: the build requirement `{requirement}` is not valid PEP 508: {detail}")]
+    BadRequirement {
+        package: String,
+        requirement: String,
+        detail: String,
+    },
+    #[error("{package} needs {} to build, which the build environment {} not have; add {} to {lock} and run `pyfod lock-build` (or `uv lock`) again",
+        requirements.join(", "),
+        if requirements.len() == 1 { "does" } else { "do" },
+        if requirements.len() == 1 { "it" } else { "them" })]
+    Unmet {
+        package: String,
+        /// Each as `requirement (found: version)` or `requirement (missing)`.
+        requirements: Vec<String>,
+        /// The build lock, or what to create.
+        lock: String,
+    },
+    #[error(
+        "{package} requires {requirement} to build, but the lock pins {name} {version}; the project's own lock decides what its builds use: update it, or build {package} with a config-settings override"
+    )]
+    LockConflict {
+        package: String,
+        requirement: String,
+        name: String,
+        version: String,
+    },
+    #[error(
+        "{package}'s build backend `{backend}` cannot be imported ({detail}); add the package that provides it to {lock}"
+    )]
+    BackendUnavailable {
+        package: String,
+        backend: String,
+        detail: String,
+        lock: String,
+    },
+    #[error(
+        "{package}'s pyproject.toml gives backend-path, but `{backend}` was imported from {origin}, outside it"
+    )]
+    BackendOutsidePath {
+        package: String,
+        backend: String,
+        origin: String,
+    },
+    #[error("{0}")]
+    Failed(Box<failure::BuildFailure>),
+    #[error("{package}: the backend said it built {filename}, but {detail}")]
+    NoWheel {
+        package: String,
+        filename: String,
+        detail: String,
+    },
+    #[error("{package}: the built wheel cannot be re-packed: {detail}")]
+    Repack { package: String, detail: String },
+    #[error(
+        "{package} {version} is not reproducible: two builds differ in {member}{}; find what in its build depends on the time or the build directory, and fix it or set it under [build.packages.{package}.env]",
+        offset.map(|o| format!(" from byte {o}")).unwrap_or_default()
+    )]
+    NotReproducible {
+        package: String,
+        version: String,
+        member: String,
+        offset: Option<u64>,
+    },
+    #[error(
+        "these packages need each other to build, so none can be built first: {}",
+        packages.join(", ")
+    )]
+    Cycle { packages: Vec<String> },
 }
 
-pub fn execute(_command: &Command) -> anyhow::Result<ExitCode> {
-    Err(NotImplemented.into())
+impl BuildError {
+    pub(crate) fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        BuildError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }
+
+pub use package_build::{Report, run};

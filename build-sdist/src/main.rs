@@ -6,13 +6,16 @@ use clap::Parser;
 #[command(name = "pyfod-build-sdist", version)]
 struct Cli {
     #[command(flatten)]
+    global: pyfod_cli::GlobalArgs,
+    #[command(flatten)]
     command: pyfod_build_sdist::Command,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    cli.global.init_logging();
     pyfod_cli::finish(
         "pyfod-build-sdist",
-        pyfod_build_sdist::execute(&cli.command),
+        pyfod_build_sdist::command::execute(&cli.command, &cli.global),
     )
 }

@@ -12,14 +12,22 @@ use crate::{Interpreter, Options, WheelInput};
 
 /// Make a venv from the wheels a fetch (or build-sdist) manifest names
 #[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "The venv is kept in the store under a key of its wheels, interpreter and \
+                        layout; a second run with the same inputs finds it there."
+)]
 pub struct Command {
     /// The fetch or wheels manifest that names the wheels
     #[arg(long = "in", value_name = "FILE")]
     pub input: PathBuf,
 
-    /// Where to write the venv (new or empty)
+    /// Also copy the venv here (a new or empty directory)
     #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
+
+    /// Write the install manifest here
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
 
     #[command(flatten)]
     pub options: Options,
@@ -27,20 +35,22 @@ pub struct Command {
 
 pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let store = global.open_store()?;
+    let input = fs::read(&command.input)
+        .with_context(|| format!("cannot read {}", command.input.display()))?;
     let wheels = wheels_of(&command.input, store.root())?;
     let interpreter = Interpreter::probe(command.options.python.as_deref().unwrap_or("python3"))?;
-    let out = &command.out;
-    if fs::read_dir(out).is_ok_and(|mut d| d.next().is_some()) {
+    if let Some(out) = &command.out
+        && fs::read_dir(out).is_ok_and(|mut d| d.next().is_some())
+    {
         return Err(crate::InstallError::NotEmpty(out.clone()).into());
     }
-    let prefix = match &command.options.prefix {
-        Some(prefix) => prefix.clone(),
-        None => std::path::absolute(out)
+    // With neither --prefix nor --out, the venv lives where the store keeps it.
+    let prefix = match (&command.options.prefix, &command.out) {
+        (Some(prefix), _) => prefix.clone(),
+        (None, Some(out)) => std::path::absolute(out)
             .with_context(|| format!("cannot make {} absolute", out.display()))?,
+        (None, None) => PathBuf::new(),
     };
-    // Built beside `out` and renamed into place: `out` is never half-made.
-    let work = pyfod_store::sibling_temp(out, "install");
-    fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
     let collisions = match &command.options.config {
         Some(path) => crate::collisions::load(path)?.rules(),
         None => Default::default(),
@@ -51,23 +61,39 @@ pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCod
         compat: command.options.compat.clone(),
         collisions,
     };
-    let result = crate::install(&wheels, &work, &layout, &interpreter)
-        .map_err(anyhow::Error::from)
-        .and_then(|packages| {
+    let venv = crate::stage::install_in_store(
+        &wheels,
+        &pyfod_digest::Sha256::of(&input),
+        &layout,
+        &interpreter,
+        &store,
+    )
+    .with_context(|| format!("cannot install what {} names", command.input.display()))?;
+    if let Some(out) = &command.out {
+        // Copied beside `out` and renamed into place: `out` is never half-made.
+        let work = pyfod_store::sibling_temp(out, "install");
+        let copied = pyfod_store::copy_tree(&venv.tree, &work).and_then(|()| {
             let _ = fs::remove_dir(out);
             fs::rename(&work, out)
-                .with_context(|| format!("cannot move the venv to {}", out.display()))?;
-            Ok(packages)
         });
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&work);
+        if let Err(error) = copied {
+            let _ = fs::remove_dir_all(&work);
+            return Err(error)
+                .with_context(|| format!("cannot write the venv to {}", out.display()));
+        }
     }
-    let packages = result.with_context(|| format!("cannot install into {}", out.display()))?;
+    if let Some(path) = &command.manifest {
+        pyfod_store::write_atomic(path, &venv.manifest)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if !global.quiet {
+        let (_, manifest) =
+            <pyfod_manifest::InstallManifest as pyfod_manifest::Manifest>::decode(&venv.manifest)?;
         eprintln!(
-            "installed {} packages into {}",
-            packages.len(),
-            out.display()
+            "{} {} packages into {}",
+            if venv.cached { "found" } else { "installed" },
+            manifest.packages.len(),
+            command.out.as_ref().unwrap_or(&venv.tree).display()
         );
     }
     Ok(ExitCode::SUCCESS)

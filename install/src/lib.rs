@@ -11,6 +11,7 @@ pub mod collisions;
 pub mod command;
 pub mod interpreter;
 pub mod launcher;
+pub mod stage;
 pub mod venv;
 pub mod wheel;
 
@@ -133,7 +134,7 @@ pub enum InstallError {
         owners: Vec<String>,
     },
     #[error(
-        "{package} is an sdist or a source tree, not a wheel; it must be built first (pyfod build-sdist, issue #6, is not implemented yet)"
+        "{package} is an sdist or a source tree, not a wheel; build it first with `pyfod build-sdist` and install from the wheels manifest it writes (`pyfod build` does both)"
     )]
     NotAWheel { package: String },
     #[error("{0} is not empty; install into a new or empty directory")]

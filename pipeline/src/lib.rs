@@ -32,10 +32,12 @@ pub enum Commands {
     /// Inspect manifests
     #[command(subcommand)]
     Manifest(ManifestCommand),
-    /// Decide (and, soon, download) every artifact a uv.lock needs for a target
+    /// Download every artifact a uv.lock needs for a target into the store
     Fetch(pyfod_fetch::Command),
-    /// Build sdists and source trees into wheels (not implemented yet)
+    /// Build sdists and source trees into wheels, reproducibly
     BuildSdist(pyfod_build_sdist::Command),
+    /// Write a build lock: what the sdists need to build, locked by uv
+    LockBuild(pyfod_build_sdist::LockBuildCommand),
     /// Make a venv from the wheels a fetch (or build-sdist) manifest names
     Install(pyfod_install::Command),
     /// Remove Nix store references and machine paths from a venv tree
@@ -59,7 +61,10 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Commands::Diff(command) => diff::execute(command, &cli.global),
         Commands::Manifest(ManifestCommand::Show { file }) => manifest_show::execute(file),
         Commands::Fetch(command) => pyfod_fetch::command::execute(command, &cli.global),
-        Commands::BuildSdist(command) => pyfod_build_sdist::execute(command),
+        Commands::BuildSdist(command) => pyfod_build_sdist::command::execute(command, &cli.global),
+        Commands::LockBuild(command) => {
+            pyfod_build_sdist::command::execute_lock_build(command, &cli.global)
+        }
         Commands::Install(command) => pyfod_install::command::execute(command, &cli.global),
         Commands::Scrub(command) => pyfod_scrub::command::execute(command, &cli.global),
         Commands::Build(command) => build::execute(command, &cli.global),

@@ -129,14 +129,31 @@ fn diff_compares_trees_and_manifests_alike() {
 }
 
 #[test]
-fn the_stage_not_built_yet_says_so_and_exits_1() {
+fn build_sdist_names_what_it_cannot_read() {
+    let tmp = tempfile::tempdir().unwrap();
     let output = pyfod()
         .args(["build-sdist", "--lock", "uv.lock"])
         .output()
         .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "an unknown flag is bad usage"
+    );
+    let missing = tmp.path().join("fetch.manifest");
+    let output = pyfod()
+        .arg("--store")
+        .arg(tmp.path().join("store"))
+        .args(["build-sdist", "--in"])
+        .arg(&missing)
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(stderr.contains("not implemented yet"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot read {}", missing.display())),
+        "{stderr}"
+    );
 }
 
 #[test]

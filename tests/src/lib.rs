@@ -7,12 +7,14 @@
 //! - [`nixlike`]: a venv as it looks inside a Nix build, store references and all.
 //! - [`oracle`]: the real Nix tools, found on PATH, for comparing against.
 //! - [`uvproject`]: projects locked and synced by the real `uv` against the test index.
+//! - [`sources`]: source fixtures as sdists and git repositories, and the build tools.
 //! - `fixtures/`: the seed's installPhase as a shell script, the reference for scrub.
 
 pub mod index;
 pub mod nixlike;
 pub mod oracle;
 mod random;
+pub mod sources;
 pub mod uvproject;
 mod venv;
 
@@ -34,4 +36,18 @@ pub fn runnable_by_anyone(binary: &std::path::Path, dir: &std::path::Path) -> st
     std::fs::copy(binary, &copy).expect("copy the binary");
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     copy
+}
+
+/// A recursive copy of the directory `from` into `to` (files and directories).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("create a directory");
+    for entry in std::fs::read_dir(from).expect("read a fixture directory") {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy a fixture file");
+        }
+    }
 }

@@ -20,7 +20,40 @@ pub fn run() -> anyhow::Result<()> {
             "warnings",
         ],
     )?;
+    build_tools()?;
     test()
+}
+
+/// The build tools' wheels the build-sdist tests serve from their own index:
+/// downloaded here, once, so that the tests themselves never use the network.
+fn build_tools() -> anyhow::Result<()> {
+    let dir = pyfod_tests::sources::build_tools_dir();
+    let missing: Vec<&str> = pyfod_tests::sources::BUILD_TOOLS
+        .iter()
+        .copied()
+        .filter(|spec| {
+            let (name, version) = spec.split_once("==").expect("name==version");
+            !dir.join(format!("{name}-{version}-py3-none-any.whl")).is_file()
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let dest = dir.to_string_lossy().into_owned();
+    let mut args = vec![
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--only-binary",
+        ":all:",
+        "--no-deps",
+        "--dest",
+        &dest,
+    ];
+    args.extend(missing);
+    run_step("python3", &args)
 }
 
 /// `cargo test --workspace`, echoed as it runs, then one closing line with the

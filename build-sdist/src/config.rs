@@ -1,0 +1,139 @@
+//! The `[build]` table of `pyfod.toml`: build locks, environment, flags and
+//! per-package settings.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// `SOURCE_DATE_EPOCH` when none is configured: 1980-01-01, the earliest time a zip
+/// entry can carry, so the wheel's timestamps and the build's agree.
+pub const DEFAULT_SOURCE_DATE_EPOCH: u64 = 315_532_800;
+
+/// `[build]` in `pyfod.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BuildConfig {
+    /// The build lock: a uv.lock of build tools, relative to pyfod.toml.
+    pub lock: Option<PathBuf>,
+    /// Variables of the caller's environment the builds may see [default: PATH].
+    pub pass_env: Option<Vec<String>>,
+    pub source_date_epoch: Option<u64>,
+    /// Keep debug info in every build (made reproducible by the prefix map).
+    #[serde(default)]
+    pub debug: bool,
+    /// Variables for every build. Flags (`CFLAGS`, `CXXFLAGS`, `CPPFLAGS`,
+    /// `LDFLAGS`) are appended to pyfod's; search paths (`PATH`, `PKG_CONFIG_PATH`,
+    /// …) are put in front of the inherited value.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub packages: BTreeMap<String, PackageConfig>,
+}
+
+/// `[build.packages.<name>]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PackageConfig {
+    /// Appended after `[build.env]` (flags and search paths), or replacing it.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// PEP 517 `config_settings` passed to the backend's hooks.
+    #[serde(default)]
+    pub config_settings: BTreeMap<String, ConfigValue>,
+    pub debug: Option<bool>,
+}
+
+/// A `config_settings` value: a string, or a list of strings (PEP 517).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(untagged)]
+pub enum ConfigValue {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+struct File {
+    #[serde(default)]
+    build: Option<BuildConfig>,
+    #[serde(flatten)]
+    _rest: BTreeMap<String, serde::de::IgnoredAny>,
+}
+
+/// Reads the `[build]` table of a `pyfod.toml`. Relative paths in it are made
+/// relative to the file's directory. Errors name the file, line and column.
+pub fn load(path: &Path) -> Result<BuildConfig, pyfod_config::TomlError> {
+    let file: File = pyfod_config::read(path)?;
+    let mut config = file.build.unwrap_or_default();
+    let base = path.parent().unwrap_or(Path::new("."));
+    config.lock = config.lock.map(|lock| base.join(lock));
+    config.packages = config
+        .packages
+        .into_iter()
+        .map(|(name, package)| (pyfod_manifest::normalise_name(&name), package))
+        .collect();
+    Ok(config)
+}
+
+impl BuildConfig {
+    pub fn package(&self, name: &str) -> Option<&PackageConfig> {
+        self.packages.get(&pyfod_manifest::normalise_name(name))
+    }
+
+    pub fn source_date_epoch(&self) -> u64 {
+        self.source_date_epoch.unwrap_or(DEFAULT_SOURCE_DATE_EPOCH)
+    }
+
+    pub fn debug_for(&self, name: &str) -> bool {
+        self.package(name)
+            .and_then(|p| p.debug)
+            .unwrap_or(self.debug)
+    }
+
+    pub fn pass_env(&self) -> Vec<String> {
+        self.pass_env
+            .clone()
+            .unwrap_or_else(|| vec!["PATH".to_owned()])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_build_table_with_packages_and_ignores_other_stages() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pyfod.toml");
+        std::fs::write(
+            &path,
+            "[scrub]\npreset = \"seed\"\n\n[build]\nlock = \"build/uv.lock\"\n\
+             [build.env]\nCFLAGS = \"-O1\"\n\
+             [build.packages.GSSAPI]\nenv = { CFLAGS = \"-include gssapi/gssapi_ext.h\" }\n\
+             config-settings = { a = \"b\", c = [\"d\", \"e\"] }\ndebug = true\n",
+        )
+        .unwrap();
+        let config = load(&path).unwrap();
+        assert_eq!(config.lock, Some(dir.path().join("build/uv.lock")));
+        assert_eq!(config.env["CFLAGS"], "-O1");
+        let gssapi = config.package("gssapi").unwrap();
+        assert_eq!(gssapi.env["CFLAGS"], "-include gssapi/gssapi_ext.h");
+        assert_eq!(
+            gssapi.config_settings["c"],
+            ConfigValue::Many(vec!["d".into(), "e".into()])
+        );
+        assert!(config.debug_for("gssapi"));
+        assert!(!config.debug_for("lxml"));
+        assert_eq!(config.pass_env(), ["PATH"]);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pyfod.toml");
+        std::fs::write(&path, "[build]\nlock = \"x\"\ncflags = \"-O2\"\n").unwrap();
+        let error = load(&path).unwrap_err().to_string();
+        assert!(error.contains("line 3"), "{error}");
+        assert!(error.contains("cflags"), "{error}");
+    }
+}

@@ -1,0 +1,420 @@
+//! `pyfod build-sdist` on real sources: a setuptools C extension linking zlib, a
+//! flit_core package, a git repository, locked by the real `uv lock` against the
+//! test index and built with build tools realised from a build lock.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use pyfod_manifest::{Manifest, WheelOrigin, WheelsManifest};
+use pyfod_tests::index::PackageIndex;
+use pyfod_tests::oracle::tool_available;
+use pyfod_tests::sources::{add_build_tools, git_repository, pack_sdist};
+use pyfod_tests::uvproject::uv_ok;
+
+struct Project {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    app: PathBuf,
+    _index: PackageIndex,
+}
+
+/// A project depending on `sdists` (fixture source, name, version) and, with
+/// `git`, on `gitpkg` from a local repository; its uv.lock, a build lock of
+/// setuptools and flit_core, and a pyfod.toml of `[build]` plus `config`.
+fn project(test: &str, sdists: &[(&str, &str, &str)], git: bool, config: &str) -> Option<Project> {
+    if !(tool_available("uv", test) && tool_available("git", test)) {
+        return None;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let dists = dir.join("dists");
+    fs::create_dir_all(&dists).unwrap();
+    if !add_build_tools(&dists, test) {
+        return None;
+    }
+    let mut dependencies = Vec::new();
+    for (source, name, version) in sdists {
+        pack_sdist(source, name, version, &dists);
+        dependencies.push(format!("\"{name}\""));
+    }
+    let mut sources = String::new();
+    if git {
+        let repo = dir.join("gitpkg-repo");
+        git_repository("gitpkg", &repo);
+        dependencies.push("\"gitpkg\"".into());
+        sources = format!(
+            "\n[tool.uv.sources]\ngitpkg = {{ git = \"file://{}\", branch = \"main\" }}\n",
+            repo.display()
+        );
+    }
+    let index = PackageIndex::serve(&dists).unwrap();
+    let app = dir.join("app");
+    let build = app.join("build");
+    fs::create_dir_all(&build).unwrap();
+    fs::write(
+        app.join("pyproject.toml"),
+        format!(
+            "[project]\nname = \"app\"\nversion = \"0.1.0\"\nrequires-python = \">=3.11\"\n\
+             dependencies = [{}]\n\n[tool.uv]\npackage = false\n{sources}",
+            dependencies.join(", ")
+        ),
+    )
+    .unwrap();
+    fs::write(
+        build.join("pyproject.toml"),
+        "[project]\nname = \"build-tools\"\nversion = \"0\"\nrequires-python = \">=3.11\"\n\
+         dependencies = [\"setuptools\", \"flit_core\"]\n\n[tool.uv]\npackage = false\n",
+    )
+    .unwrap();
+    let cache = dir.join("uv-cache");
+    for root in [&app, &build] {
+        uv_ok(
+            root,
+            &cache,
+            &["lock", "--index-url", &index.url(), "--python", "python3"],
+        );
+    }
+    fs::write(
+        app.join("pyfod.toml"),
+        format!("[build]\nlock = \"build/uv.lock\"\n{config}"),
+    )
+    .unwrap();
+    Some(Project {
+        _tmp: tmp,
+        dir,
+        app,
+        _index: index,
+    })
+}
+
+impl Project {
+    fn pyfod(&self, store: &Path, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+        assert_cmd::Command::cargo_bin("pyfod")
+            .unwrap()
+            .arg("--store")
+            .arg(store)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn pyfod_ok(&self, store: &Path, args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {
+        let output = self.pyfod(store, args);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            output.status.success(),
+            "pyfod {:?}: {stderr}",
+            args.iter().map(|a| a.as_ref()).collect::<Vec<_>>()
+        );
+        stderr
+    }
+
+    /// The project's fetch manifest and the build environment's install manifest.
+    fn fetch(&self, store: &Path) -> (PathBuf, PathBuf) {
+        let out = self.dir.join(format!(
+            "manifests-{}",
+            store.file_name().unwrap().to_string_lossy()
+        ));
+        fs::create_dir_all(&out).unwrap();
+        let (fetch, build_fetch, build_env) = (
+            out.join("fetch.manifest"),
+            out.join("build-fetch.manifest"),
+            out.join("build-env.manifest"),
+        );
+        for (lock, manifest) in [
+            (self.app.join("uv.lock"), &fetch),
+            (self.app.join("build/uv.lock"), &build_fetch),
+        ] {
+            self.pyfod_ok(
+                store,
+                &[
+                    &"fetch",
+                    &"--python",
+                    &"python3",
+                    &"--lock",
+                    &lock,
+                    &"--manifest",
+                    manifest,
+                ],
+            );
+        }
+        self.pyfod_ok(
+            store,
+            &[
+                &"install",
+                &"--python",
+                &"python3",
+                &"--in",
+                &build_fetch,
+                &"--manifest",
+                &build_env,
+            ],
+        );
+        (fetch, build_env)
+    }
+
+    fn build_sdist(
+        &self,
+        store: &Path,
+        fetch: &Path,
+        env: &Path,
+        wheels: &Path,
+        extra: &[&str],
+    ) -> Output {
+        let config = self.app.join("pyfod.toml");
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+            &"build-sdist",
+            &"--in",
+            &fetch,
+            &"--build-env",
+            &env,
+            &"--config",
+            &config,
+            &"--manifest",
+            &wheels,
+        ];
+        for arg in extra {
+            args.push(arg);
+        }
+        self.pyfod(store, &args)
+    }
+}
+
+fn wheels(path: &Path) -> WheelsManifest {
+    WheelsManifest::decode(&fs::read(path).unwrap()).unwrap().1
+}
+
+fn member(wheel: &Path, suffix: &str) -> Vec<u8> {
+    let mut archive = zip::ZipArchive::new(fs::File::open(wheel).unwrap()).unwrap();
+    let name = archive
+        .file_names()
+        .flatten()
+        .find(|n| n.ends_with(suffix))
+        .unwrap_or_else(|| panic!("{} has no {suffix}", wheel.display()))
+        .into_owned();
+    let mut bytes = Vec::new();
+    archive
+        .by_name(&name)
+        .unwrap()
+        .read_to_end(&mut bytes)
+        .unwrap();
+    bytes
+}
+
+#[test]
+fn sdists_and_git_trees_build_reproducibly_into_wheels_that_import() {
+    let Some(project) = project(
+        "sdists_and_git_trees_build",
+        &[
+            ("zlibext", "zlibext", "1.0"),
+            ("flitpure", "flitpure", "2.0"),
+        ],
+        true,
+        "[build.packages.zlibext]\nenv = { CFLAGS = \"-DPYFOD_ANSWER=42\" }\n",
+    ) else {
+        return;
+    };
+    let store = project.dir.join("store-one");
+    let (fetch, env) = project.fetch(&store);
+    let wheels_path = project.dir.join("wheels.manifest");
+    let output = project.build_sdist(&store, &fetch, &env, &wheels_path, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let first = wheels(&wheels_path);
+    let names: Vec<&str> = first.wheels.iter().map(|w| w.name.as_str()).collect();
+    assert!(
+        names.contains(&"zlibext") && names.contains(&"flitpure") && names.contains(&"gitpkg"),
+        "{names:?}"
+    );
+    for wheel in &first.wheels {
+        if ["zlibext", "flitpure", "gitpkg"].contains(&wheel.name.as_str()) {
+            assert!(
+                matches!(wheel.origin, WheelOrigin::Built { .. }),
+                "{wheel:?}"
+            );
+        }
+    }
+
+    // The venv made from them imports each, and the C extension has its flag.
+    let venv = project.dir.join("venv");
+    project.pyfod_ok(
+        &store,
+        &[
+            &"install",
+            &"--python",
+            &"python3",
+            &"--in",
+            &wheels_path,
+            &"--out",
+            &venv,
+        ],
+    );
+    let check = "import zlib, zlibext, flitpure, gitpkg\n\
+                 assert zlibext.answer() == 42, zlibext.answer()\n\
+                 assert zlibext.crc32(b'pyfod') == zlib.crc32(b'pyfod')\n\
+                 assert zlibext.zlib_version()\n\
+                 assert flitpure.GREETING == 'hello from flit'\n\
+                 assert gitpkg.ORIGIN == 'git'\n";
+    let output = Command::new(venv.join("bin/python"))
+        .args(["-c", check])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // Nothing of where it was built is in the extension.
+    let zlibext = first.wheels.iter().find(|w| w.name == "zlibext").unwrap();
+    let wheel_file = store
+        .join("blobs/sha256")
+        .join(zlibext.wheel.sha256.to_hex());
+    let so = member(&wheel_file, ".so");
+    let needle = store.to_string_lossy().into_owned();
+    assert!(
+        !so.windows(needle.len()).any(|w| w == needle.as_bytes()),
+        "the .so names the build directory"
+    );
+
+    // The log shows the compiler's command lines: the interpreter's flags kept
+    // (setuptools would drop them), the build path mapped, then the package's.
+    let WheelOrigin::Built { log: Some(log), .. } = &zlibext.origin else {
+        panic!("{zlibext:?}");
+    };
+    let log = fs::read_to_string(store.join("blobs/sha256").join(log.to_hex())).unwrap();
+    let compile = log
+        .lines()
+        .find(|l| l.contains("_z.c") && l.contains(" -c "))
+        .unwrap_or_else(|| panic!("no compiler line in:\n{log}"));
+    let at = |flag: &str| {
+        compile
+            .find(flag)
+            .unwrap_or_else(|| panic!("{flag} not in {compile}"))
+    };
+    assert!(
+        at("-O3") < at("-ffile-prefix-map=") && at("-g0") < at("-DPYFOD_ANSWER=42"),
+        "{compile}"
+    );
+
+    // Built again in another store (another build directory), seconds later: the
+    // same wheels, byte for byte.
+    let other = project.dir.join("store-two");
+    let (fetch_two, env_two) = project.fetch(&other);
+    let wheels_two = project.dir.join("wheels-two.manifest");
+    let output = project.build_sdist(&other, &fetch_two, &env_two, &wheels_two, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let second = wheels(&wheels_two);
+    for (a, b) in first.wheels.iter().zip(&second.wheels) {
+        assert_eq!(
+            (&a.name, a.wheel.sha256),
+            (&b.name, b.wheel.sha256),
+            "{} differs",
+            a.name
+        );
+    }
+
+    // Asked again: every build is found in the store.
+    let output = project.build_sdist(&store, &fetch, &env, &wheels_path, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("3 cached"), "{stderr}");
+
+    // --check builds each twice and finds them equal.
+    let output = project.build_sdist(&store, &fetch, &env, &wheels_path, &["--check"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn check_fails_on_a_build_that_embeds_the_time() {
+    let Some(project) = project(
+        "check_fails_on_time",
+        &[("stamped", "stamped", "1.0")],
+        false,
+        "",
+    ) else {
+        return;
+    };
+    let store = project.dir.join("store");
+    let (fetch, env) = project.fetch(&store);
+    let wheels_path = project.dir.join("wheels.manifest");
+    let output = project.build_sdist(&store, &fetch, &env, &wheels_path, &["--check"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(104), "{stderr}");
+    assert!(
+        stderr.contains("stamped 1.0 is not reproducible"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("stamped/__init__.py from byte"), "{stderr}");
+    // Without --check it builds: the difference is the package's, not pyfod's.
+    let output = project.build_sdist(&store, &fetch, &env, &wheels_path, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_build_requirement_missing_from_the_build_lock_is_named() {
+    let Some(project) = project(
+        "a_build_requirement_missing",
+        &[("needscython", "needscython", "1.0")],
+        false,
+        "",
+    ) else {
+        return;
+    };
+    let store = project.dir.join("store");
+    let (fetch, env) = project.fetch(&store);
+    let output = project.build_sdist(&store, &fetch, &env, &project.dir.join("w.manifest"), &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("needscython needs cython>=3 to build"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&project.app.join("build/uv.lock").display().to_string()),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_failed_build_shows_its_log_and_what_is_missing() {
+    // The C extension with its header hidden: a missing header, named as such.
+    let Some(project) = project(
+        "a_failed_build_shows_its_log",
+        &[("zlibext", "zlibext", "1.0")],
+        false,
+        "[build.packages.zlibext]\nenv = { CFLAGS = \"-include pyfod_absent/absent.h\" }\n",
+    ) else {
+        return;
+    };
+    let store = project.dir.join("store");
+    let (fetch, env) = project.fetch(&store);
+    let output = project.build_sdist(&store, &fetch, &env, &project.dir.join("w.manifest"), &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("building zlibext 1.0 failed in build_wheel"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the header `pyfod_absent/absent.h` is missing"),
+        "{stderr}"
+    );
+    let log = store.join("logs/zlibext-1.0.log");
+    assert!(stderr.contains(&log.display().to_string()), "{stderr}");
+    assert!(fs::read_to_string(&log).unwrap().contains("fatal error"));
+}
