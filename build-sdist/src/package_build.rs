@@ -7,6 +7,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use std::str::FromStr;
+
+use pep508_rs::pep440_rs::Version;
 use pyfod_digest::{Sha256, Sha256Hasher};
 use pyfod_manifest::{
     Artifact, FetchManifest, FetchedPackage, StoredFile, WheelEntry, WheelOrigin, WheelsManifest,
@@ -579,6 +582,22 @@ impl Context<'_> {
                 });
             }
         };
+        if let Some(locked) = &package.version {
+            let built = wheel_version(&filename);
+            let same = match (Version::from_str(locked), Version::from_str(&built)) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => locked == &built,
+            };
+            if !same {
+                return Err(BuildError::NoWheel {
+                    package: package.name.clone(),
+                    filename,
+                    detail: format!(
+                        "the lock pins {locked}: the source is not the version the lock says"
+                    ),
+                });
+            }
+        }
         let path = work.join("wheel").join(&filename);
         let built = fs::read(&path).map_err(|e| BuildError::NoWheel {
             package: package.name.clone(),

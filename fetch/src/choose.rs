@@ -90,10 +90,12 @@ pub fn choose<'a>(
             });
         }
     }
+    // A path or URL source's sdist is the source itself: the lock gives its hash only.
+    let located_by_source = matches!(source, Source::Path { .. } | Source::Url { .. });
     let Some(sdist) = package
         .sdist
         .as_ref()
-        .filter(|s| s.url.is_some() || s.path.is_some())
+        .filter(|s| s.url.is_some() || s.path.is_some() || located_by_source)
     else {
         return Err(FetchError::NoArtifact {
             package: package.name.clone(),

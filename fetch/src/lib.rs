@@ -298,7 +298,21 @@ fn job(item: &Plan<'_>, lock_dir: &Path, options: &Options) -> Result<download::
         Planned::Wheel(a) | Planned::Sdist(a) => *a,
         Planned::Tree => unreachable!("trees are not downloaded"),
     };
-    let filename = artifact.file_name().unwrap_or(package).to_owned();
+    // A path or URL source's artifact is named by the source when the lock's entry
+    // carries only a hash.
+    let from_source = match &item.source {
+        pyfod_manifest::Source::Path { path } => path.rsplit('/').next(),
+        pyfod_manifest::Source::Url { url, .. } => url
+            .split(['#', '?'])
+            .next()
+            .and_then(|u| u.rsplit('/').next()),
+        _ => None,
+    };
+    let filename = artifact
+        .file_name()
+        .or(from_source)
+        .unwrap_or(package)
+        .to_owned();
     let location = match (&artifact.url, &artifact.path, &item.source) {
         (Some(url), _, _) => mirrored(url, &options.mirrors),
         (None, Some(path), pyfod_manifest::Source::Registry { index }) => {
@@ -308,6 +322,7 @@ fn job(item: &Plan<'_>, lock_dir: &Path, options: &Options) -> Result<download::
         (None, None, pyfod_manifest::Source::Path { path }) => {
             download::Location::Local(lock_dir.join(path))
         }
+        (None, None, pyfod_manifest::Source::Url { url, .. }) => mirrored(url, &options.mirrors),
         _ => {
             return Err(FetchError::BadArtifact {
                 package: package.clone(),

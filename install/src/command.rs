@@ -104,21 +104,10 @@ pub fn wheels_of(path: &Path, store: &Path) -> anyhow::Result<Vec<WheelInput>> {
     let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let (header, manifest) = AnyManifest::decode(&bytes)
         .with_context(|| format!("{} is not a usable manifest", path.display()))?;
-    let blob = |sha: &pyfod_manifest::Sha256| store.join("blobs/sha256").join(sha.to_hex());
     match manifest {
         AnyManifest::Fetch(fetch) => Ok(crate::wheels_of_fetch(&fetch, store)
             .with_context(|| format!("cannot install what {} names", path.display()))?),
-        AnyManifest::BuildSdist(wheels) => Ok(wheels
-            .wheels
-            .iter()
-            .map(|w| WheelInput {
-                name: w.name.clone(),
-                version: w.version.clone(),
-                filename: w.wheel.filename.clone(),
-                file: blob(&w.wheel.sha256),
-                sha256: w.wheel.sha256,
-            })
-            .collect()),
+        AnyManifest::BuildSdist(wheels) => Ok(crate::wheels_of_wheels(&wheels, store)),
         _ => bail!(
             "{} is the `{}` stage's manifest; install takes a fetch or build-sdist manifest",
             path.display(),

@@ -164,6 +164,26 @@ pub fn wheels_of_fetch(
         .collect()
 }
 
+/// The wheels of a build-sdist (wheels) manifest, as files in the store at `store_root`.
+pub fn wheels_of_wheels(
+    wheels: &pyfod_manifest::WheelsManifest,
+    store_root: &Path,
+) -> Vec<WheelInput> {
+    wheels
+        .wheels
+        .iter()
+        .map(|w| WheelInput {
+            name: w.name.clone(),
+            version: w.version.clone(),
+            filename: w.wheel.filename.clone(),
+            file: store_root
+                .join("blobs/sha256")
+                .join(w.wheel.sha256.to_hex()),
+            sha256: w.wheel.sha256,
+        })
+        .collect()
+}
+
 /// Installs `wheels` into a new venv at `root` that will live at `prefix`.
 pub fn install(
     wheels: &[WheelInput],

@@ -1,28 +1,23 @@
-//! `pyfod build`: fetch → install → scrub → hash in one process, for locks whose
-//! every package has a wheel (build-sdist, issue #6, will add the sdists).
+//! `pyfod build`: fetch → (build lock: fetch, install) → build-sdist → install →
+//! scrub → hash in one process, each stage through the store's cache ([`chain`]);
+//! then `--expect`, the stale-hash guard, and `--out`.
 //!
-//! Each stage's output is kept in the store under
-//! `key = sha256(stage, format version, digest of its input, digest of its options)`;
-//! a stage whose key is there is not run. The input of fetch is the lock (and the
-//! pyproject.toml beside it); of every later stage, the previous stage's manifest.
-//! A key is computed and filled under its lock, so two builds of one project wait
-//! for each other instead of doing the work twice.
+//! The input of fetch is the lock (and the pyproject.toml beside it); of every
+//! later stage, the previous stage's manifest.
+//!
+//! [`chain`]: crate::chain
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::{Context, bail};
 use pyfod_cli::{EXIT_HASH_MISMATCH, GlobalArgs};
 use pyfod_digest::{HashFormat, Sha256};
-use pyfod_manifest::{
-    Artifact, FetchManifest, InputRecord, InstallManifest, Manifest, ScrubManifest, StorePath,
-    StoredTree,
-};
+use pyfod_manifest::{Artifact, InputRecord, InstallManifest, Manifest};
 
+use crate::chain::{Chain, Steps, digest};
 use crate::history::{self, History};
-use pyfod_store::{StageEntry, StageKey};
 
 /// Run every stage, from uv.lock to the scrubbed venv and its NAR hash
 #[derive(Debug, Clone, clap::Args)]
@@ -67,12 +62,16 @@ pub struct BuildCommand {
     #[arg(long, value_name = "uv=VERSION")]
     pub compat: Option<pyfod_install::Compat>,
 
-    /// Take [scrub] and [install] settings from this pyfod.toml
+    /// Take settings from this pyfod.toml [default: pyfod.toml beside the lock]
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Also write every stage's manifest into DIR (fetch.manifest, install.manifest,
-    /// scrub.manifest), for `pyfod manifest show` and `pyfod diff`
+    /// Builds of sdists to run at once [default: the number of cores]
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Also write every stage's manifest into DIR (fetch.manifest, wheels.manifest,
+    /// install.manifest, scrub.manifest), for `pyfod manifest show` and `pyfod diff`
     #[arg(long, value_name = "DIR")]
     pub manifests: Option<PathBuf>,
 }
@@ -91,13 +90,24 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
         None => std::path::absolute(out)?,
     };
     let python = command.python.clone().unwrap_or_else(|| "python3".into());
-    let mut step = Steps::new(global.quiet);
-
-    // fetch: keyed by the lock, the pyproject.toml beside it, and the interpreter.
-    let fetch_options = pyfod_fetch::Options {
+    // pyfod.toml: --config, else the one beside the lock, if there is one.
+    let config_path = command.config.clone().or_else(|| {
+        let beside = command.lock.parent()?.join("pyfod.toml");
+        beside.is_file().then_some(beside)
+    });
+    let target = pyfod_fetch::Options {
         lock: command.lock.clone(),
         python: Some(python.clone()),
         ..Default::default()
+    }
+    .target()?;
+    let interpreter = pyfod_install::Interpreter::probe(&python)?;
+    let mut chain = Chain {
+        store: &store,
+        python: python.clone(),
+        target,
+        interpreter: interpreter.clone(),
+        steps: Steps::new(global.quiet),
     };
     let lock_bytes = fs::read(&command.lock)
         .with_context(|| format!("cannot read {}", command.lock.display()))?;
@@ -107,45 +117,36 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
         .map(|d| d.join("pyproject.toml"))
         .and_then(|p| fs::read(p).ok())
         .unwrap_or_default();
-    let target = fetch_options.target()?;
-    let key = StageKey::new(
-        "fetch",
-        pyfod_fetch::FORMAT_VERSION,
-        &digest(&[&lock_bytes, &pyproject]),
-        &digest(&[
-            format!("{:?}", target.interpreter).as_bytes(),
-            target.python_full_version.as_bytes(),
-        ]),
-    );
-    let fetch_bytes = cached(
-        &store,
-        &key,
-        &mut step,
-        "fetch",
-        |entry| {
-            // Cached, if every blob it names is still in the store.
-            let bytes = fs::read(&entry.manifest).ok()?;
-            let (_, manifest) = FetchManifest::decode(&bytes).ok()?;
-            manifest
-                .packages
-                .iter()
-                .all(|p| match &p.artifact {
-                    Artifact::Wheel(f) | Artifact::Sdist(f) => store.has_blob(&f.sha256),
-                    Artifact::Tree { tree, .. } => tree.store_path.under(store.root()).exists(),
-                })
-                .then_some(bytes)
-        },
-        || {
-            let manifest = pyfod_fetch::run_for(&fetch_options, target.clone(), &store)
-                .with_context(|| format!("cannot fetch what {} needs", command.lock.display()))?;
-            Ok((manifest.encode(Some(manifest.lock)), None))
-        },
-    )?;
-    let (_, fetched) = FetchManifest::decode(&fetch_bytes)?;
+    let (fetch_bytes, fetched) = chain.fetch("fetch", &command.lock)?;
 
-    // install: keyed by the fetch manifest, the interpreter and the layout.
-    let interpreter = pyfod_install::Interpreter::probe(&python)?;
-    let collisions = match &command.config {
+    // build-sdist, with the build environment its build lock makes.
+    let build_config = match &config_path {
+        Some(path) => pyfod_build_sdist::config::load(path)?,
+        None => Default::default(),
+    };
+    let has_sources = fetched
+        .packages
+        .iter()
+        .any(|p| !matches!(p.artifact, Artifact::Wheel(_)));
+    let build_env = if has_sources {
+        chain.build_env(&build_config)?
+    } else {
+        None
+    };
+    let build_options = pyfod_build_sdist::Options {
+        jobs: command.jobs,
+        ..Default::default()
+    };
+    let (wheels_bytes, wheels) = chain.build_sdist(
+        &fetch_bytes,
+        &fetched,
+        build_env.as_ref(),
+        &build_config,
+        &build_options,
+    )?;
+
+    // install: the venv, at the prefix it will live at.
+    let collisions = match &config_path {
         Some(path) => pyfod_install::collisions::load(path)?.rules(),
         None => Default::default(),
     };
@@ -155,82 +156,32 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
         compat: command.compat.clone(),
         collisions,
     };
-    let key = StageKey::new(
+    let install_bytes = chain.install(
         "install",
-        pyfod_install::FORMAT_VERSION,
-        &Sha256::of(&fetch_bytes),
-        &digest(&[format!("{interpreter:?}{layout:?}").as_bytes()]),
-    );
-    let install_bytes = cached(
-        &store,
-        &key,
-        &mut step,
-        "install",
-        |entry| {
-            entry.tree.as_ref()?;
-            fs::read(&entry.manifest).ok()
-        },
-        || {
-            let wheels = pyfod_install::wheels_of_fetch(&fetched, store.root())?;
-            let work = store.temp_entry()?;
-            fs::create_dir(work.path())
-                .with_context(|| format!("cannot create {}", work.path().display()))?;
-            let packages = pyfod_install::install(&wheels, work.path(), &layout, &interpreter)?;
-            let manifest = InstallManifest {
-                tree: stage_tree(&key, work.path())?,
-                prefix: layout.prefix.display().to_string(),
-                python_version: format!("3.{}", interpreter.minor),
-                python_home: interpreter.home().display().to_string(),
-                packages,
-            };
-            Ok((manifest.encode(Some(Sha256::of(&fetch_bytes))), Some(work)))
-        },
+        &pyfod_install::wheels_of_wheels(&wheels, store.root()),
+        &Sha256::of(&wheels_bytes),
+        &layout,
     )?;
     let (_, installed) = InstallManifest::decode(&install_bytes)?;
 
-    // scrub: keyed by the install manifest and the rules.
+    // scrub: the rules from the command line, then pyfod.toml.
     let mut scrub = pyfod_scrub::Options {
         preset: Some(command.preset),
         store_dir: command.store_dir.clone(),
         ..Default::default()
     };
-    if let Some(path) = &command.config
+    if let Some(path) = &config_path
         && let Some(config) = pyfod_scrub::config::load(path)?
     {
         scrub = scrub.with_config(config, path.parent().unwrap_or(Path::new(".")));
     }
-    let key = StageKey::new(
-        "scrub",
-        pyfod_scrub::FORMAT_VERSION,
-        &Sha256::of(&install_bytes),
-        &digest(&[format!("{scrub:?}").as_bytes()]),
-    );
-    let scrub_bytes = cached(
-        &store,
-        &key,
-        &mut step,
-        "scrub",
-        |entry| {
-            entry.tree.as_ref()?;
-            fs::read(&entry.manifest).ok()
-        },
-        || {
-            let work = store.temp_entry()?;
-            pyfod_store::copy_tree(&installed.tree.store_path.under(store.root()), work.path())
-                .context("cannot copy the installed tree")?;
-            let mut manifest = pyfod_scrub::run(work.path(), &scrub)?;
-            manifest.tree = Some(stage_tree(&key, work.path())?);
-            Ok((
-                manifest.encode(Some(Sha256::of(&install_bytes))),
-                Some(work),
-            ))
-        },
-    )?;
-    let (_, scrubbed) = ScrubManifest::decode(&scrub_bytes)?;
+    let (scrub_bytes, scrubbed) = chain.scrub(&install_bytes, &installed, &scrub)?;
+    let mut step = chain.steps;
     if let Some(dir) = &command.manifests {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         for (name, bytes) in [
             ("fetch.manifest", &fetch_bytes),
+            ("wheels.manifest", &wheels_bytes),
             ("install.manifest", &install_bytes),
             ("scrub.manifest", &scrub_bytes),
         ] {
@@ -254,8 +205,7 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
         );
     }
     // What went into this result, for the stale-hash guard.
-    let config_bytes = command
-        .config
+    let config_bytes = config_path
         .as_deref()
         .and_then(|p| fs::read(p).ok())
         .unwrap_or_default();
@@ -339,73 +289,4 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
         .with_context(|| format!("cannot move the result to {}", out.display()))?;
     pyfod_cli::print_stdout(&format!("{}\n", nar_sha256.to_sri()));
     Ok(ExitCode::SUCCESS)
-}
-
-/// A stage's output from the store, or made by `make` and published there, under
-/// the key's lock. `usable` says whether a stored entry can be used (its manifest
-/// bytes), `make` returns the manifest bytes and the tree it built, if any.
-fn cached(
-    store: &pyfod_store::Store,
-    key: &StageKey,
-    step: &mut Steps,
-    stage: &str,
-    usable: impl Fn(&StageEntry) -> Option<Vec<u8>>,
-    make: impl FnOnce() -> anyhow::Result<(Vec<u8>, Option<pyfod_store::TempEntry>)>,
-) -> anyhow::Result<Vec<u8>> {
-    let _lock = store.lock(&format!("stage-{key}"))?;
-    if let Some(bytes) = store.stage(key).as_ref().and_then(&usable) {
-        step.line(stage, "cached");
-        return Ok(bytes);
-    }
-    let (bytes, tree) = make()?;
-    store.publish_stage(key, &bytes, tree)?;
-    step.done(stage);
-    Ok(bytes)
-}
-
-/// Where a stage's tree will be once published, with its NAR hash.
-fn stage_tree(key: &StageKey, tree: &Path) -> anyhow::Result<StoredTree> {
-    let hash = pyfod_nar::hash_path(tree, &pyfod_nar::HashSettings::default(), None)
-        .context("cannot hash a stage's tree")?;
-    Ok(StoredTree {
-        store_path: StorePath(format!("stages/{key}/tree")),
-        nar_sha256: hash.nar_sha256,
-    })
-}
-
-/// SHA-256 of length-prefixed parts.
-fn digest(parts: &[&[u8]]) -> Sha256 {
-    let mut hasher = pyfod_digest::Sha256Hasher::new();
-    for part in parts {
-        hasher.update(&(part.len() as u64).to_le_bytes());
-        hasher.update(part);
-    }
-    hasher.finish()
-}
-
-/// One line per stage on stderr: what ran and how long it took.
-struct Steps {
-    quiet: bool,
-    last: Instant,
-}
-
-impl Steps {
-    fn new(quiet: bool) -> Self {
-        Steps {
-            quiet,
-            last: Instant::now(),
-        }
-    }
-
-    fn done(&mut self, stage: &str) {
-        let took = format!("ran ({:.2} s)", self.last.elapsed().as_secs_f64());
-        self.line(stage, &took);
-    }
-
-    fn line(&mut self, stage: &str, what: &str) {
-        if !self.quiet {
-            eprintln!("{stage}: {what}");
-        }
-        self.last = Instant::now();
-    }
 }

@@ -3,6 +3,7 @@
 //! runs them in order. This is the only crate that knows the order of the stages.
 
 mod build;
+mod chain;
 mod diff;
 mod history;
 mod manifest_show;

@@ -418,3 +418,126 @@ fn a_failed_build_shows_its_log_and_what_is_missing() {
     assert!(stderr.contains(&log.display().to_string()), "{stderr}");
     assert!(fs::read_to_string(&log).unwrap().contains("fatal error"));
 }
+
+/// `pyfod build` with sources: the build lock realised on the way, every stage
+/// cached on a second run, and a new version of one package rebuilds that package
+/// alone.
+#[test]
+fn pyfod_build_builds_sources_and_rebuilds_only_what_changed() {
+    let Some(project) = project(
+        "pyfod_build_builds_sources",
+        &[
+            ("zlibext", "zlibext", "1.0"),
+            ("flitpure", "flitpure", "2.0"),
+        ],
+        true,
+        "[build.packages.zlibext]\nenv = { CFLAGS = \"-DPYFOD_ANSWER=42\" }\n",
+    ) else {
+        return;
+    };
+    let store = project.dir.join("store");
+    let lock = project.app.join("uv.lock");
+    let build = |out: &str| {
+        let out = project.dir.join(out);
+        let manifests = project.dir.join(format!("{}.manifests", out.display()));
+        let output = project.pyfod(
+            &store,
+            &[
+                &"build",
+                &"--python",
+                &"python3",
+                &"--lock",
+                &lock,
+                &"--out",
+                &out,
+                &"--prefix",
+                &"/opt/app",
+                &"--manifests",
+                &manifests,
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stderr}");
+        let hash = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+        (out, stderr, hash)
+    };
+    let (out, stderr, hash) = build("first");
+    for stage in [
+        "fetch (build lock)",
+        "install (build env)",
+        "build-sdist",
+        "install",
+        "scrub",
+    ] {
+        assert!(
+            stderr.contains(&format!("{stage}: ran")),
+            "{stage}: {stderr}"
+        );
+    }
+    let site = out.join("lib/python3.11/site-packages");
+    let imports = Command::new("python3")
+        .args([
+            "-c",
+            "import zlibext, flitpure, gitpkg; assert zlibext.answer() == 42",
+        ])
+        .env("PYTHONPATH", &site)
+        .output()
+        .unwrap();
+    assert!(
+        imports.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imports.stderr)
+    );
+
+    let (_, stderr, again) = build("second");
+    assert_eq!(again, hash);
+    for stage in ["fetch", "build-sdist", "install", "scrub"] {
+        assert!(
+            stderr.contains(&format!("{stage}: cached")),
+            "{stage}: {stderr}"
+        );
+    }
+
+    // zlibext 1.1 appears and the lock takes it: only it is built again.
+    pack_sdist("zlibext", "zlibext", "1.1", &project.dir.join("dists"));
+    let index_url = fs::read_to_string(&lock)
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("source = { registry = \"")
+                .map(|r| r.trim_end_matches("\" }").to_owned())
+        })
+        .unwrap();
+    uv_ok(
+        &project.app,
+        &project.dir.join("uv-cache"),
+        &[
+            "lock",
+            "--index-url",
+            &index_url,
+            "--python",
+            "python3",
+            "--upgrade-package",
+            "zlibext",
+        ],
+    );
+    let (_, stderr, changed) = build("third");
+    assert_ne!(changed, hash);
+    assert!(stderr.contains("zlibext 1.1: built"), "{stderr}");
+    assert!(stderr.contains("flitpure 2.0: cached"), "{stderr}");
+    assert!(stderr.contains("gitpkg 0.3: cached"), "{stderr}");
+    assert!(stderr.contains("install (build env): cached"), "{stderr}");
+
+    // pyfod diff names zlibext's files, and only packages' files that changed.
+    let diff = project.pyfod(
+        &store,
+        &[
+            &"diff",
+            &project.dir.join("second"),
+            &project.dir.join("third"),
+        ],
+    );
+    let text = String::from_utf8_lossy(&diff.stdout);
+    assert!(text.contains("zlibext-1.1.dist-info"), "{text}");
+    assert!(!text.contains("flitpure"), "{text}");
+}

@@ -214,7 +214,7 @@ fn build_runs_every_stage_on_the_bundled_example() {
         String::from_utf8_lossy(&first.stderr)
     );
     let stderr = String::from_utf8(first.stderr).unwrap();
-    for stage in ["fetch", "install", "scrub"] {
+    for stage in ["fetch", "build-sdist", "install", "scrub"] {
         assert!(stderr.contains(&format!("{stage}: ran")), "{stderr}");
     }
     let hash = String::from_utf8(first.stdout).unwrap().trim().to_owned();
@@ -241,7 +241,7 @@ fn build_runs_every_stage_on_the_bundled_example() {
     let second = build(&[]);
     assert_eq!(String::from_utf8(second.stdout).unwrap().trim(), hash);
     let stderr = String::from_utf8(second.stderr).unwrap();
-    for stage in ["fetch", "install", "scrub"] {
+    for stage in ["fetch", "build-sdist", "install", "scrub"] {
         assert!(stderr.contains(&format!("{stage}: cached")), "{stderr}");
     }
     // Other scrub rules redo only scrub.
@@ -369,7 +369,10 @@ fn two_builds_at_once_on_one_store_agree() {
     assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
     assert_eq!(a.stdout, b.stdout);
     let entries = fs::read_dir(store.join("stages")).unwrap().count();
-    assert_eq!(entries, 3, "one fetch, one install, one scrub");
+    assert_eq!(
+        entries, 6,
+        "one fetch, one build-sdist, one install, one scrub, and one build of each of the example's two sources"
+    );
 }
 
 /// A mismatch names the files that differ from the last build that matched, and

@@ -33,7 +33,8 @@ fn build_tools() -> anyhow::Result<()> {
         .copied()
         .filter(|spec| {
             let (name, version) = spec.split_once("==").expect("name==version");
-            !dir.join(format!("{name}-{version}-py3-none-any.whl")).is_file()
+            !dir.join(format!("{name}-{version}-py3-none-any.whl"))
+                .is_file()
         })
         .collect();
     if missing.is_empty() {

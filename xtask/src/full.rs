@@ -1,7 +1,8 @@
 //! `cargo xtask full`: the main job on the bundled example, `examples/hello` (a
-//! project whose wheels ship beside it, so no network is needed): `pyfod build`
-//! from its uv.lock to a scrubbed venv and its NAR hash, checked against
-//! `nix-hash` where Nix is installed.
+//! project whose packages ship beside it, so no network is needed: two wheels, an
+//! sdist, and a C extension's source tree): `pyfod build` from its uv.lock to a
+//! scrubbed venv and its NAR hash, checked against `nix-hash` where Nix is
+//! installed, with its packages imported.
 
 use std::process::Command;
 
@@ -45,6 +46,28 @@ pub fn run() -> anyhow::Result<()> {
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let hash = stdout.lines().last().unwrap_or_default().to_owned();
+    // The result works: its packages import, the C extension built from source runs.
+    let site = out
+        .join("lib")
+        .read_dir()?
+        .flatten()
+        .next()
+        .map(|d| d.path().join("site-packages"));
+    let check = Command::new("python3")
+        .args([
+            "-c",
+            "import colorless, greeting, plainsdist, tinyext; assert tinyext.square(7) == 49",
+        ])
+        .env("PYTHONPATH", site.context("the venv has no lib/pythonX.Y")?)
+        .output()
+        .context("cannot run python3")?;
+    if !check.status.success() {
+        bail!(
+            "the built venv's packages do not import:\n{}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+    eprintln!("the venv's packages import; tinyext.square(7) == 49");
     match pyfod_tests::oracle::nix_hash(&out) {
         Some(nix32) => {
             let ours = Command::new(&pyfod)
