@@ -9,7 +9,17 @@ use pyfod_cli::{EXIT_CHECK_MISMATCH, GlobalArgs};
 use pyfod_digest::Sha256;
 use pyfod_manifest::{FetchManifest, Manifest};
 
-use crate::{BuildConfig, BuildEnv, BuildError, Options};
+use crate::{BuildConfig, BuildEnv, BuildEnvs, BuildError, Options};
+
+/// `NAME=FILE`
+fn package_file(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((name, file)) if !name.is_empty() && !file.is_empty() => {
+            Ok((name.to_owned(), PathBuf::from(file)))
+        }
+        _ => Err(format!("`{text}` is not NAME=FILE")),
+    }
+}
 
 /// Build every sdist and source tree of a fetch manifest into a wheel
 #[derive(Debug, Clone, clap::Args)]
@@ -26,6 +36,10 @@ pub struct Command {
     /// `pyfod fetch` and `pyfod install`)
     #[arg(long, value_name = "FILE")]
     pub build_env: Option<PathBuf>,
+
+    /// The build environment of one package, whose tools conflict with the others'
+    #[arg(long, value_name = "NAME=FILE", value_parser = package_file)]
+    pub build_env_for: Vec<(String, PathBuf)>,
 
     /// Write the wheels manifest here
     #[arg(long, value_name = "FILE")]
@@ -45,29 +59,33 @@ pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCod
         Some(path) => crate::config::load(path)?,
         None => BuildConfig::default(),
     };
-    let build_env = match &command.build_env {
-        Some(path) => {
-            let env = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            Some(
-                BuildEnv::from_manifest(&env, store.root(), config.lock.clone())
-                    .with_context(|| format!("cannot use {}", path.display()))?,
-            )
-        }
-        None => None,
+    let load = |path: &PathBuf, lock: Option<&std::path::Path>| -> anyhow::Result<BuildEnv> {
+        let env = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        BuildEnv::from_manifest(&env, store.root(), lock.map(PathBuf::from))
+            .with_context(|| format!("cannot use {}", path.display()))
     };
+    let mut envs = BuildEnvs::default();
+    if let Some(path) = &command.build_env {
+        envs.default = Some(load(path, config.lock.as_deref())?);
+    }
+    for (name, path) in &command.build_env_for {
+        envs.packages.insert(
+            pyfod_manifest::normalise_name(name),
+            load(path, config.lock_for(name))?,
+        );
+    }
     let mut options = command.options.clone();
     options.quiet |= global.quiet;
-    let (manifest, reports) =
-        match crate::run(&fetch, build_env.as_ref(), &options, &config, &store) {
-            Err(error @ BuildError::NotReproducible { .. }) => {
-                eprintln!(
-                    "{}",
-                    pyfod_cli::render_error("pyfod build-sdist", &anyhow::Error::from(error))
-                );
-                return Ok(ExitCode::from(EXIT_CHECK_MISMATCH));
-            }
-            other => other.context("cannot build the sources")?,
-        };
+    let (manifest, reports) = match crate::run(&fetch, &envs, &options, &config, &store) {
+        Err(error @ BuildError::NotReproducible { .. }) => {
+            eprintln!(
+                "{}",
+                pyfod_cli::render_error("pyfod build-sdist", &anyhow::Error::from(error))
+            );
+            return Ok(ExitCode::from(EXIT_CHECK_MISMATCH));
+        }
+        other => other.context("cannot build the sources")?,
+    };
     if let Some(path) = &command.manifest {
         pyfod_store::write_atomic(path, &manifest.encode(Some(Sha256::of(&bytes))))
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -99,6 +117,10 @@ pub struct LockBuildCommand {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 
+    /// A lock for each package's build requirements, even when one lock could hold them all
+    #[arg(long)]
+    pub per_package: bool,
+
     /// Arguments passed on to `uv lock` (an index, --exclude-newer, …)
     #[arg(last = true, value_name = "UV_ARGS")]
     pub uv_args: Vec<String>,
@@ -118,18 +140,20 @@ pub fn execute_lock_build(
         Some(lock) => crate::lock_build::build_constraints(lock)?,
         None => Vec::new(),
     };
-    let lock = crate::lock_build::lock(
+    let locks = crate::lock_build::lock(
         &command.out,
         &requirements,
         &constraints,
         &fetch.target.python_version,
         &command.uv_args,
+        command.per_package,
     )?;
     if !global.quiet {
+        let base = std::env::current_dir().unwrap_or_default();
         eprintln!(
-            "locked {} build requirements into {}; name it under [build] lock in pyfod.toml",
+            "locked the build requirements of {} packages; put this in pyfod.toml (paths relative to it):\n\n{}",
             requirements.len(),
-            lock.display()
+            locks.config_snippet(&base)
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -22,6 +22,12 @@ pub struct BuildConfig {
     /// Keep debug info in every build (made reproducible by the prefix map).
     #[serde(default)]
     pub debug: bool,
+    /// pkg-config modules the builds link against (`libxml-2.0`, `libpq`, …):
+    /// their versions are part of every build's key and of the build's recorded
+    /// inputs, so an upgraded system library rebuilds, and the stale-hash guard
+    /// names it.
+    #[serde(default)]
+    pub system_libraries: Vec<String>,
     /// Variables for every build. Flags (`CFLAGS`, `CXXFLAGS`, `CPPFLAGS`,
     /// `LDFLAGS`) are appended to pyfod's; search paths (`PATH`, `PKG_CONFIG_PATH`,
     /// …) are put in front of the inherited value.
@@ -35,6 +41,9 @@ pub struct BuildConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PackageConfig {
+    /// A build lock of this package's own, when its tools conflict with the
+    /// others' (two sdists pinning two setuptools); relative to pyfod.toml.
+    pub lock: Option<PathBuf>,
     /// Appended after `[build.env]` (flags and search paths), or replacing it.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -70,7 +79,10 @@ pub fn load(path: &Path) -> Result<BuildConfig, pyfod_config::TomlError> {
     config.packages = config
         .packages
         .into_iter()
-        .map(|(name, package)| (pyfod_manifest::normalise_name(&name), package))
+        .map(|(name, mut package)| {
+            package.lock = package.lock.map(|lock| base.join(lock));
+            (pyfod_manifest::normalise_name(&name), package)
+        })
         .collect();
     Ok(config)
 }
@@ -78,6 +90,13 @@ pub fn load(path: &Path) -> Result<BuildConfig, pyfod_config::TomlError> {
 impl BuildConfig {
     pub fn package(&self, name: &str) -> Option<&PackageConfig> {
         self.packages.get(&pyfod_manifest::normalise_name(name))
+    }
+
+    /// The build lock `name` builds with: its own, else `[build] lock`.
+    pub fn lock_for(&self, name: &str) -> Option<&Path> {
+        self.package(name)
+            .and_then(|p| p.lock.as_deref())
+            .or(self.lock.as_deref())
     }
 
     pub fn source_date_epoch(&self) -> u64 {
@@ -109,6 +128,7 @@ mod tests {
             &path,
             "[scrub]\npreset = \"seed\"\n\n[build]\nlock = \"build/uv.lock\"\n\
              [build.env]\nCFLAGS = \"-O1\"\n\
+             [build.packages.lxml]\nlock = \"build/lxml/uv.lock\"\n\
              [build.packages.GSSAPI]\nenv = { CFLAGS = \"-include gssapi/gssapi_ext.h\" }\n\
              config-settings = { a = \"b\", c = [\"d\", \"e\"] }\ndebug = true\n",
         )
@@ -125,6 +145,14 @@ mod tests {
         assert!(config.debug_for("gssapi"));
         assert!(!config.debug_for("lxml"));
         assert_eq!(config.pass_env(), ["PATH"]);
+        assert_eq!(
+            config.lock_for("lxml"),
+            Some(dir.path().join("build/lxml/uv.lock").as_path())
+        );
+        assert_eq!(
+            config.lock_for("gssapi"),
+            Some(dir.path().join("build/uv.lock").as_path())
+        );
     }
 
     #[test]

@@ -9,9 +9,6 @@ use crate::BuildError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct BuildInterpreter {
-    /// What to run: the build environment's `bin/python`, or the base interpreter.
-    #[serde(skip)]
-    pub command: PathBuf,
     /// The base interpreter (`sys._base_executable`), part of every build's identity.
     pub base: PathBuf,
     /// `3.11.7`
@@ -39,9 +36,6 @@ impl BuildInterpreter {
                 String::from_utf8_lossy(&output.stderr).trim().to_owned(),
             ));
         }
-        let mut answer: BuildInterpreter =
-            serde_json::from_slice(&output.stdout).map_err(|e| failed(e.to_string()))?;
-        answer.command = command.to_path_buf();
-        Ok(answer)
+        serde_json::from_slice(&output.stdout).map_err(|e| failed(e.to_string()))
     }
 }

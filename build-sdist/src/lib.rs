@@ -74,7 +74,38 @@ pub struct BuildEnv {
     pub lock: Option<PathBuf>,
 }
 
+/// The build environments of a run: one for every package, and one per package
+/// whose tools conflict with the others' (`[build.packages.<name>] lock`).
+#[derive(Debug, Clone, Default)]
+pub struct BuildEnvs {
+    pub default: Option<BuildEnv>,
+    /// By normalised package name.
+    pub packages: std::collections::BTreeMap<String, BuildEnv>,
+}
+
+impl BuildEnvs {
+    /// The environment `package` builds in.
+    pub fn for_package(&self, package: &str) -> Option<&BuildEnv> {
+        self.packages
+            .get(&pyfod_manifest::normalise_name(package))
+            .or(self.default.as_ref())
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &BuildEnv> {
+        self.default.iter().chain(self.packages.values())
+    }
+
+    pub fn any(&self) -> Option<&BuildEnv> {
+        self.all().next()
+    }
+}
+
 impl BuildEnv {
+    /// The environment's interpreter.
+    pub fn python(&self) -> PathBuf {
+        self.root.join("bin/python")
+    }
+
     /// The build environment an install manifest describes: the venv at its prefix
     /// when it is there, else its tree in the store.
     pub fn from_manifest(
@@ -148,7 +179,7 @@ pub enum BuildError {
         lock: String,
     },
     #[error(
-        "{package} requires {requirement} to build, but the lock pins {name} {version}; the project's own lock decides what its builds use: update it, or build {package} with a config-settings override"
+        "{package} requires {requirement} to build, but the lock pins {name} {version}; a build uses the locked version of a package the venv has (so that {package} compiles against what it will run with): constrain {name} in pyproject.toml to what `{requirement}` accepts and run `uv lock` again"
     )]
     LockConflict {
         package: String,
@@ -193,6 +224,11 @@ pub enum BuildError {
         member: String,
         offset: Option<u64>,
     },
+    #[error("[build] system-libraries names `{module}`, which pkg-config does not find: {missing}")]
+    SystemLibrary {
+        module: String,
+        missing: failure::Missing,
+    },
     #[error(
         "these packages need each other to build, so none can be built first: {}",
         packages.join(", ")
@@ -211,3 +247,34 @@ impl BuildError {
 }
 
 pub use package_build::{Report, run};
+
+/// The versions of the `[build] system-libraries`, by `pkg-config --modversion`,
+/// with `[build.env]`'s `PKG_CONFIG_PATH` in front; sorted by module.
+pub fn system_library_versions(config: &BuildConfig) -> Result<Vec<(String, String)>, BuildError> {
+    let mut out = Vec::new();
+    let mut search = config
+        .env
+        .get("PKG_CONFIG_PATH")
+        .cloned()
+        .unwrap_or_default();
+    if let Ok(inherited) = std::env::var("PKG_CONFIG_PATH") {
+        search = [search, inherited].join(":");
+    }
+    for module in &config.system_libraries {
+        let output = std::process::Command::new("pkg-config")
+            .args(["--modversion", module])
+            .env("PKG_CONFIG_PATH", &search)
+            .output()
+            .map_err(|e| BuildError::io("run", Path::new("pkg-config"), e))?;
+        if !output.status.success() {
+            return Err(BuildError::SystemLibrary {
+                module: module.clone(),
+                missing: failure::Missing::PkgConfig(module.clone()),
+            });
+        }
+        let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        out.push((module.clone(), version));
+    }
+    out.sort();
+    Ok(out)
+}

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use pyfod_manifest::{Artifact, FetchManifest};
@@ -13,9 +13,9 @@ use pyfod_store::Store;
 use crate::BuildError;
 use crate::build_system::BuildSystem;
 
-/// Every build requirement the sources of `fetch` declare (`[build-system]
-/// requires`), with the packages that declare it; requirements naming a package of
-/// the lock itself are left out, since builds use the locked version.
+/// The build requirements each source of `fetch` declares (`[build-system]
+/// requires`), by package; requirements naming a package of the lock itself are
+/// left out, since builds use the locked version.
 pub fn build_requirements(
     fetch: &FetchManifest,
     store: &Store,
@@ -45,14 +45,13 @@ pub fn build_requirements(
                 }
             }
         };
+        let requirements = out
+            .entry(pyfod_manifest::normalise_name(&package.name))
+            .or_default();
         for requirement in BuildSystem::read(&source)?.requires {
-            let name = requirement_name(&requirement);
-            if locked.contains(&name) {
-                continue;
+            if !locked.contains(&requirement_name(&requirement)) {
+                requirements.push(requirement);
             }
-            out.entry(requirement)
-                .or_default()
-                .push(package.name.clone());
         }
     }
     Ok(out)
@@ -92,15 +91,104 @@ pub fn build_constraints(lock: &Path) -> Result<Vec<String>, BuildError> {
         .collect())
 }
 
-/// Writes the build project (`pyproject.toml`) into `dir` and runs `uv lock`
-/// there with `uv_args`; returns the lock's path.
+/// Where `pyfod lock-build` wrote its locks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildLocks {
+    /// One lock for every package's build: `[build] lock`.
+    Shared(PathBuf),
+    /// The packages' requirements conflict: a lock each,
+    /// `[build.packages.<name>] lock`.
+    PerPackage(Vec<(String, PathBuf)>),
+}
+
+impl BuildLocks {
+    /// What to put in pyfod.toml, paths relative to `base` when under it.
+    pub fn config_snippet(&self, base: &Path) -> String {
+        let show = |p: &Path| p.strip_prefix(base).unwrap_or(p).display().to_string();
+        match self {
+            BuildLocks::Shared(lock) => format!("[build]\nlock = \"{}\"\n", show(lock)),
+            BuildLocks::PerPackage(locks) => locks
+                .iter()
+                .map(|(name, lock)| format!("[build.packages.{name}]\nlock = \"{}\"\n", show(lock)))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+}
+
+/// Locks the build requirements into `dir`: one lock for all when uv finds one
+/// set of tools that satisfies every package (or `per_package` is false and it
+/// fails), else one lock per package in `dir/<name>/`.
 pub fn lock(
     dir: &Path,
     requirements: &BTreeMap<String, Vec<String>>,
     constraints: &[String],
     python_version: &str,
     uv_args: &[String],
-) -> Result<std::path::PathBuf, BuildError> {
+    per_package: bool,
+) -> Result<BuildLocks, BuildError> {
+    if !per_package {
+        let mut shared: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (package, wanted) in requirements {
+            for requirement in wanted {
+                shared
+                    .entry(requirement.clone())
+                    .or_default()
+                    .push(package.clone());
+            }
+        }
+        match lock_one(
+            dir,
+            "pyfod-build-env",
+            &shared,
+            constraints,
+            python_version,
+            uv_args,
+        )? {
+            Ok(lock) => return Ok(BuildLocks::Shared(lock)),
+            Err(why) => eprintln!(
+                "the sources' build requirements cannot share one lock ({why}); locking each package's on its own"
+            ),
+        }
+    }
+    let mut locks = Vec::new();
+    for (package, wanted) in requirements {
+        let own: BTreeMap<String, Vec<String>> = wanted
+            .iter()
+            .map(|r| (r.clone(), vec![package.clone()]))
+            .collect();
+        let sub = dir.join(package);
+        match lock_one(
+            &sub,
+            &format!("pyfod-build-env-{package}"),
+            &own,
+            constraints,
+            python_version,
+            uv_args,
+        )? {
+            Ok(lock) => locks.push((package.clone(), lock)),
+            Err(why) => {
+                return Err(BuildError::io(
+                    "lock the build requirements in",
+                    &sub,
+                    std::io::Error::other(format!("`uv lock` failed: {why}")),
+                ));
+            }
+        }
+    }
+    Ok(BuildLocks::PerPackage(locks))
+}
+
+/// Writes one build project into `dir` and runs `uv lock` there: the lock's
+/// path, or the last line uv printed when it failed.
+fn lock_one(
+    dir: &Path,
+    name: &str,
+    requirements: &BTreeMap<String, Vec<String>>,
+    constraints: &[String],
+    python_version: &str,
+    uv_args: &[String],
+) -> Result<Result<PathBuf, String>, BuildError> {
     fs::create_dir_all(dir).map_err(|e| BuildError::io("create", dir, e))?;
     let minor = python_version
         .split('.')
@@ -110,11 +198,10 @@ pub fn lock(
     let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
     let mut text = String::from(
         "# Written by `pyfod lock-build`: the tools the project's sdists need to build.\n\
-         # pyfod realises uv.lock beside this file as the build environment.\n\
-         [project]\nname = \"pyfod-build-env\"\nversion = \"0\"\n",
+         # pyfod realises uv.lock beside this file as the build environment.\n",
     );
     text.push_str(&format!(
-        "requires-python = \"=={minor}.*\"\ndependencies = [\n"
+        "[project]\nname = \"{name}\"\nversion = \"0\"\nrequires-python = \"=={minor}.*\"\ndependencies = [\n"
     ));
     for (requirement, packages) in requirements {
         text.push_str(&format!(
@@ -134,22 +221,27 @@ pub fn lock(
     let pyproject = dir.join("pyproject.toml");
     pyfod_store::write_atomic(&pyproject, text.as_bytes())
         .map_err(|e| BuildError::io("write", &pyproject, e))?;
-    let status = Command::new("uv")
+    let output = Command::new("uv")
         .arg("lock")
         .args(uv_args)
         .current_dir(dir)
-        .status()
+        .output()
         .map_err(|e| BuildError::io("run uv in", dir, e))?;
-    if !status.success() {
-        return Err(BuildError::io(
-            "lock the build requirements in",
-            dir,
-            std::io::Error::other(format!(
-                "`uv lock` failed ({status}); its output above says why"
-            )),
-        ));
+    if output.status.success() {
+        return Ok(Ok(dir.join("uv.lock")));
     }
-    Ok(dir.join("uv.lock"))
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = |prefix: &str| {
+        stderr
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(prefix))
+            .map(str::to_owned)
+    };
+    let why = line("cause:")
+        .or_else(|| line("error:"))
+        .unwrap_or_else(|| "uv failed".to_owned());
+    Ok(Err(why))
 }
 
 #[cfg(test)]

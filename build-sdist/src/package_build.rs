@@ -22,7 +22,9 @@ use crate::build_system::BuildSystem;
 use crate::environment::{self, Place};
 use crate::hooks::{self, Answer, Backend};
 use crate::requirements::{Available, Wanted};
-use crate::{BuildConfig, BuildEnv, BuildError, BuildInterpreter, FORMAT_VERSION, Options};
+use crate::{
+    BuildConfig, BuildEnv, BuildEnvs, BuildError, BuildInterpreter, FORMAT_VERSION, Options,
+};
 
 /// What happened to one source.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,36 +38,45 @@ pub struct Report {
 /// Builds every sdist and source tree `fetch` names; passes its wheels through.
 pub fn run(
     fetch: &FetchManifest,
-    build_env: Option<&BuildEnv>,
+    envs: &BuildEnvs,
     options: &Options,
     config: &BuildConfig,
     store: &Store,
 ) -> Result<(WheelsManifest, Vec<Report>), BuildError> {
-    let command = match build_env {
-        Some(env) => env.root.join("bin/python"),
+    // Every build environment runs on the one base interpreter; ask it once.
+    let command = match envs.any() {
+        Some(env) => env.python(),
         None => PathBuf::from(options.python.as_deref().unwrap_or("python3")),
     };
-    let mut interpreter = BuildInterpreter::probe(&command)?;
-    if build_env.is_none() {
-        interpreter.command = interpreter.base.clone();
+    let interpreter = BuildInterpreter::probe(&command)?;
+    let bare = Available::new(Vec::new(), &fetch.target.markers)?;
+    let system_libraries = crate::system_library_versions(config)?;
+    let mut available = BTreeMap::new();
+    for env in envs.all() {
+        available.insert(
+            env.digest,
+            Available::new(env.packages.clone(), &fetch.target.markers)?,
+        );
     }
-    let available = Available::new(
-        build_env.map(|e| e.packages.clone()).unwrap_or_default(),
-        &fetch.target.markers,
-    )?;
-    let context = Context {
-        store,
-        config,
-        interpreter: &interpreter,
-        build_env,
-        available: &available,
-        locked: fetch
-            .packages
-            .iter()
-            .map(|p| (pyfod_manifest::normalise_name(&p.name), p))
-            .collect(),
-        check: options.check,
-        quiet: options.quiet,
+    let locked: BTreeMap<String, &FetchedPackage> = fetch
+        .packages
+        .iter()
+        .map(|p| (pyfod_manifest::normalise_name(&p.name), p))
+        .collect();
+    let context_for = |package: &FetchedPackage| {
+        let build_env = envs.for_package(&package.name);
+        Context {
+            store,
+            config,
+            interpreter: &interpreter,
+            python: build_env.map_or_else(|| interpreter.base.clone(), BuildEnv::python),
+            build_env,
+            available: build_env.map_or(&bare, |e| &available[&e.digest]),
+            locked: &locked,
+            system_libraries: &system_libraries,
+            check: options.check,
+            quiet: options.quiet,
+        }
     };
 
     let mut wheels: BTreeMap<String, WheelEntry> = BTreeMap::new();
@@ -108,7 +119,7 @@ pub fn run(
         let outcomes: Vec<Result<Outcome, BuildError>> = pool.install(|| {
             pending
                 .par_iter()
-                .map(|package| context.build(package, &wheels))
+                .map(|package| context_for(package).build(package, &wheels))
                 .collect()
         });
         let mut waiting = Vec::new();
@@ -150,10 +161,14 @@ struct Context<'a> {
     store: &'a Store,
     config: &'a BuildConfig,
     interpreter: &'a BuildInterpreter,
+    /// What runs the hooks: the build environment's python, or the base interpreter.
+    python: PathBuf,
     build_env: Option<&'a BuildEnv>,
     available: &'a Available,
     /// The main lock's packages, by normalised name.
-    locked: BTreeMap<String, &'a FetchedPackage>,
+    locked: &'a BTreeMap<String, &'a FetchedPackage>,
+    /// `[build] system-libraries` and their versions.
+    system_libraries: &'a [(String, String)],
     check: bool,
     quiet: bool,
 }
@@ -244,6 +259,10 @@ impl Context<'_> {
                 .as_bytes(),
         );
         field(subdirectory.as_deref().unwrap_or("").as_bytes());
+        for (module, version) in self.system_libraries {
+            field(module.as_bytes());
+            field(version.as_bytes());
+        }
         for (name, entry) in &resolution.overlay {
             field(name.as_bytes());
             field(entry.wheel.sha256.as_bytes());
@@ -538,7 +557,7 @@ impl Context<'_> {
         let log = work.join("build.log");
         hooks::start_log(&log, &vars)?;
         let backend = Backend {
-            python: &self.interpreter.command,
+            python: &self.python,
             source: &prepared.source,
             work,
             vars: &vars,

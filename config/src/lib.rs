@@ -36,9 +36,14 @@ pub fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, TomlErro
     })
 }
 
-/// `line L, column C: message`, from the error's byte span.
+/// `line L, column C: message`, from the error's byte span; an unknown key gets
+/// the closest known one suggested.
 fn describe(text: &str, error: &toml::de::Error) -> String {
-    let message = error.message().trim_end();
+    let mut message = error.message().trim_end().to_owned();
+    if let Some(suggestion) = closest_known(&message) {
+        message.push_str(&format!("; did you mean `{suggestion}`?"));
+    }
+    let message = message.as_str();
     match error.span() {
         Some(span) => {
             let (line, column) = line_column(text, span.start);
@@ -46,6 +51,45 @@ fn describe(text: &str, error: &toml::de::Error) -> String {
         }
         None => message.to_owned(),
     }
+}
+
+/// For serde's ``unknown field `x`, expected one of `a`, `b` `` (or ``expected
+/// `a` or `b` ``), the known name closest to `x`, if one is close enough to be
+/// what was meant.
+fn closest_known(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, expected) = rest.split_once('`')?;
+    let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    let (distance, best) = known
+        .iter()
+        .map(|k| {
+            (
+                edit_distance(&unknown.to_lowercase(), &k.to_lowercase()),
+                *k,
+            )
+        })
+        .min()?;
+    // A typo, a case slip, `_` for `-`: close; an unrelated word is not.
+    (distance <= (unknown.len() / 3).max(2)).then(|| best.to_owned())
+}
+
+/// Levenshtein distance, with `_` and `-` counted as the same character.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let same = |x: char, y: char| x == y || (matches!(x, '-' | '_') && matches!(y, '-' | '_'));
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, x) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &y) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(!same(x, y)));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// 1-based line and column of a byte offset.
@@ -80,5 +124,35 @@ mod tests {
         );
         let error = parse::<Doc>(path, "other = 1\n").unwrap_err().to_string();
         assert!(error.contains("missing field `version`"), "{error}");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    #[allow(dead_code)]
+    struct Settings {
+        pass_env: Option<Vec<String>>,
+        source_date_epoch: Option<u64>,
+        lock: Option<String>,
+    }
+
+    #[test]
+    fn an_unknown_key_suggests_the_closest_known_one() {
+        let path = Path::new("pyfod.toml");
+        let error = parse::<Settings>(path, "lock = \"x\"\npass_env = []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("line 2"), "{error}");
+        assert!(error.ends_with("did you mean `pass-env`?"), "{error}");
+        let error = parse::<Settings>(path, "source-date-epoc = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.ends_with("did you mean `source-date-epoch`?"),
+            "{error}"
+        );
+        let error = parse::<Settings>(path, "colour = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains("did you mean"), "{error}");
     }
 }

@@ -95,6 +95,9 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
         let beside = command.lock.parent()?.join("pyfod.toml");
         beside.is_file().then_some(beside)
     });
+    if let Some(path) = &config_path {
+        crate::config::check(path)?;
+    }
     let target = pyfod_fetch::Options {
         lock: command.lock.clone(),
         python: Some(python.clone()),
@@ -128,11 +131,12 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
         .packages
         .iter()
         .any(|p| !matches!(p.artifact, Artifact::Wheel(_)));
-    let build_env = if has_sources {
-        chain.build_env(&build_config)?
+    let build_envs = if has_sources {
+        chain.build_envs(&build_config, &fetched)?
     } else {
-        None
+        Default::default()
     };
+    let system_libraries = pyfod_build_sdist::system_library_versions(&build_config)?;
     let build_options = pyfod_build_sdist::Options {
         jobs: command.jobs,
         ..Default::default()
@@ -140,8 +144,9 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
     let (wheels_bytes, wheels) = chain.build_sdist(
         &fetch_bytes,
         &fetched,
-        build_env.as_ref(),
+        &build_envs,
         &build_config,
+        &system_libraries,
         &build_options,
     )?;
 
@@ -209,7 +214,7 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
         .as_deref()
         .and_then(|p| fs::read(p).ok())
         .unwrap_or_default();
-    let inputs: Vec<InputRecord> = [
+    let mut inputs: Vec<InputRecord> = [
         ("lock", Sha256::of(&lock_bytes).to_hex()),
         ("pyproject.toml", Sha256::of(&pyproject).to_hex()),
         ("pyfod.toml", Sha256::of(&config_bytes).to_hex()),
@@ -233,6 +238,13 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
         value,
     })
     .collect();
+    // The system libraries the builds linked against, as pkg-config saw them.
+    for (module, version) in &system_libraries {
+        inputs.push(InputRecord {
+            name: format!("system library {module}"),
+            value: version.clone(),
+        });
+    }
     let history = History::new(store.root());
     let project = digest(&[std::path::absolute(&command.lock)?
         .as_os_str()

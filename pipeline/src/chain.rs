@@ -78,16 +78,37 @@ impl Chain<'_> {
         Ok((bytes, manifest))
     }
 
-    /// The build environment: the build lock fetched and installed into the store,
-    /// where it lives; `None` without a build lock.
-    pub fn build_env(
+    /// The build environments: `[build] lock`, and the lock of each source package
+    /// that has its own, fetched and installed into the store, where they live.
+    pub fn build_envs(
         &mut self,
         config: &pyfod_build_sdist::BuildConfig,
-    ) -> anyhow::Result<Option<pyfod_build_sdist::BuildEnv>> {
-        let Some(lock) = &config.lock else {
-            return Ok(None);
-        };
-        let (bytes, fetched) = self.fetch("fetch (build lock)", lock)?;
+        fetched: &FetchManifest,
+    ) -> anyhow::Result<pyfod_build_sdist::BuildEnvs> {
+        let mut envs = pyfod_build_sdist::BuildEnvs::default();
+        if let Some(lock) = &config.lock {
+            envs.default = Some(self.build_env(lock, "")?);
+        }
+        for package in &fetched.packages {
+            if matches!(package.artifact, Artifact::Wheel(_)) {
+                continue;
+            }
+            if let Some(lock) = config.package(&package.name).and_then(|p| p.lock.as_ref()) {
+                let name = pyfod_manifest::normalise_name(&package.name);
+                let env = self.build_env(lock, &format!(" for {name}"))?;
+                envs.packages.insert(name, env);
+            }
+        }
+        Ok(envs)
+    }
+
+    /// One build lock fetched and installed into the store.
+    fn build_env(
+        &mut self,
+        lock: &Path,
+        whose: &str,
+    ) -> anyhow::Result<pyfod_build_sdist::BuildEnv> {
+        let (bytes, fetched) = self.fetch(&format!("fetch (build lock{whose})"), lock)?;
         let wheels = pyfod_install::wheels_of_fetch(&fetched, self.store.root())
             .with_context(|| format!("the build lock {} must be all wheels", lock.display()))?;
         let layout = pyfod_install::Layout {
@@ -96,12 +117,17 @@ impl Chain<'_> {
             compat: None,
             collisions: Default::default(),
         };
-        let venv = self.install("install (build env)", &wheels, &Sha256::of(&bytes), &layout)?;
-        Ok(Some(pyfod_build_sdist::BuildEnv::from_manifest(
+        let venv = self.install(
+            &format!("install (build env{whose})"),
+            &wheels,
+            &Sha256::of(&bytes),
+            &layout,
+        )?;
+        Ok(pyfod_build_sdist::BuildEnv::from_manifest(
             &venv,
             self.store.root(),
-            Some(lock.clone()),
-        )?))
+            Some(lock.to_path_buf()),
+        )?)
     }
 
     /// build-sdist: keyed by the fetch manifest, the build environment, the
@@ -110,8 +136,9 @@ impl Chain<'_> {
         &mut self,
         fetch_bytes: &[u8],
         fetched: &FetchManifest,
-        env: Option<&pyfod_build_sdist::BuildEnv>,
+        envs: &pyfod_build_sdist::BuildEnvs,
         config: &pyfod_build_sdist::BuildConfig,
+        system_libraries: &[(String, String)],
         options: &pyfod_build_sdist::Options,
     ) -> anyhow::Result<(Vec<u8>, WheelsManifest)> {
         let passed: Vec<String> = config
@@ -124,11 +151,14 @@ impl Chain<'_> {
             pyfod_build_sdist::FORMAT_VERSION,
             &Sha256::of(fetch_bytes),
             &digest(&[
-                env.map(|e| e.digest.to_hex())
-                    .unwrap_or_default()
+                envs.all()
+                    .map(|e| e.digest.to_hex())
+                    .collect::<Vec<_>>()
+                    .join(",")
                     .as_bytes(),
                 format!("{config:?}").as_bytes(),
                 passed.join("\n").as_bytes(),
+                format!("{system_libraries:?}").as_bytes(),
                 self.python.as_bytes(),
             ]),
         );
@@ -154,7 +184,7 @@ impl Chain<'_> {
                 if options.python.is_none() {
                     options.python = Some(self.python.clone());
                 }
-                let (manifest, _) = pyfod_build_sdist::run(fetched, env, &options, config, store)
+                let (manifest, _) = pyfod_build_sdist::run(fetched, envs, &options, config, store)
                     .context("cannot build the lock's sources into wheels")?;
                 Ok((manifest.encode(Some(Sha256::of(fetch_bytes))), None))
             },

@@ -4,6 +4,7 @@
 
 mod build;
 mod chain;
+mod config;
 mod diff;
 mod history;
 mod manifest_show;

@@ -274,6 +274,7 @@ fn build_runs_every_stage_on_the_bundled_example() {
     );
     for (name, stage) in [
         ("fetch.manifest", "fetch"),
+        ("wheels.manifest", "build-sdist"),
         ("install.manifest", "install"),
         ("scrub.manifest", "scrub"),
     ] {
@@ -287,7 +288,8 @@ fn build_runs_every_stage_on_the_bundled_example() {
     }
 }
 
-/// `kill -9` at any moment leaves a store the next build uses, to the same hash.
+/// `kill -9` at any moment — in fetch, in the example's two builds from source, in
+/// install or scrub — leaves a store the next build uses, to the same hash.
 #[test]
 fn a_build_killed_at_any_point_is_finished_by_the_next() {
     let tmp = tempfile::tempdir().unwrap();
@@ -323,7 +325,7 @@ fn a_build_killed_at_any_point_is_finished_by_the_next() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(rng.u64(0..400)));
+        std::thread::sleep(std::time::Duration::from_millis(rng.u64(0..700)));
         let _ = child.kill();
         let _ = child.wait();
     }

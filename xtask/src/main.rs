@@ -2,17 +2,20 @@
 //!
 //! - `cargo xtask ci`: what CI checks: formatting, clippy with `-D warnings`, tests.
 //! - `cargo xtask full`: the main job on the bundled example.
-//! - `cargo xtask bench [hash]`: pyfod against the tools it replaces, side by side.
+//! - `cargo xtask e2e`: a real project from the package registry, four sdists built
+//!   against system libraries, against the seed's way.
+//! - `cargo xtask bench [SUITE…]`: pyfod against the tools it replaces, side by side.
 
 mod bench;
 mod ci;
+mod e2e;
 mod full;
 mod measure;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <ci | full | bench [hash]>";
+const USAGE: &str = "usage: cargo xtask <ci | full | e2e | bench [SUITE…]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -20,6 +23,7 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["ci"] => ci::run(),
         ["full"] => full::run(),
+        ["e2e"] => e2e::run_e2e(),
         ["bench"] => bench::run(&[]),
         ["bench", suites @ ..] => bench::run(suites),
         ["help" | "--help" | "-h"] => {
