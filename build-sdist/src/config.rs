@@ -61,7 +61,7 @@ pub enum ConfigValue {
     Many(Vec<String>),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct File {
     #[serde(default)]
     build: Option<BuildConfig>,
@@ -72,7 +72,7 @@ struct File {
 /// Reads the `[build]` table of a `pyfod.toml`. Relative paths in it are made
 /// relative to the file's directory. Errors name the file, line and column.
 pub fn load(path: &Path) -> Result<BuildConfig, pyfod_config::TomlError> {
-    let file: File = pyfod_config::read(path)?;
+    let file: File = pyfod_config::read_settings(path)?;
     let mut config = file.build.unwrap_or_default();
     let base = path.parent().unwrap_or(Path::new("."));
     config.lock = config.lock.map(|lock| base.join(lock));

@@ -28,6 +28,37 @@ pub fn read<T: DeserializeOwned>(path: &Path) -> Result<T, TomlError> {
     parse(path, &text)
 }
 
+/// Reads pyfod's settings: all of `path`, or, when `path` is a `pyproject.toml`,
+/// its `[tool.pyfod]` table (the default value when there is none). Errors keep
+/// the file's own lines and columns.
+pub fn read_settings<T: DeserializeOwned + Default>(path: &Path) -> Result<T, TomlError> {
+    if path.file_name().is_some_and(|n| n == "pyproject.toml") {
+        #[derive(serde::Deserialize)]
+        #[serde(bound = "T: DeserializeOwned")]
+        struct PyProject<T> {
+            tool: Option<Tool<T>>,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(bound = "T: DeserializeOwned")]
+        struct Tool<T> {
+            pyfod: Option<T>,
+        }
+        let project: PyProject<T> = read(path)?;
+        Ok(project.tool.and_then(|t| t.pyfod).unwrap_or_default())
+    } else {
+        read(path)
+    }
+}
+
+/// Whether `pyproject` has a `[tool.pyfod]` table.
+pub fn has_pyfod_table(pyproject: &Path) -> bool {
+    std::fs::read_to_string(pyproject)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|table| table.get("tool")?.get("pyfod").cloned())
+        .is_some()
+}
+
 /// Parses TOML text that came from `path`.
 pub fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, TomlError> {
     toml::from_str(text).map_err(|e| TomlError::Invalid {
@@ -126,7 +157,25 @@ mod tests {
         assert!(error.contains("missing field `version`"), "{error}");
     }
 
-    #[derive(Debug, serde::Deserialize)]
+    #[test]
+    fn settings_come_from_tool_pyfod_in_pyproject() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pyproject.toml");
+        std::fs::write(
+            &path,
+            "[project]\nname = \"x\"\n\n[tool.uv]\npackage = false\n\n[tool.pyfod]\nlock = \"b/uv.lock\"\npass_env = []\n",
+        )
+        .unwrap();
+        assert!(has_pyfod_table(&path));
+        let error = read_settings::<Settings>(&path).unwrap_err().to_string();
+        assert!(error.contains("line 9"), "{error}");
+        assert!(error.ends_with("did you mean `pass-env`?"), "{error}");
+        std::fs::write(&path, "[project]\nname = \"x\"\n").unwrap();
+        assert!(!has_pyfod_table(&path));
+        assert!(read_settings::<Settings>(&path).unwrap().lock.is_none());
+    }
+
+    #[derive(Debug, Default, serde::Deserialize)]
     #[serde(deny_unknown_fields, rename_all = "kebab-case")]
     #[allow(dead_code)]
     struct Settings {

@@ -47,14 +47,14 @@ impl InstallConfig {
 
 /// Reads the `[install]` table of a `pyfod.toml`, if it has one.
 pub fn load(path: &std::path::Path) -> Result<InstallConfig, pyfod_config::TomlError> {
-    #[derive(Deserialize)]
+    #[derive(Default, Deserialize)]
     struct File {
         #[serde(default)]
         install: Option<InstallConfig>,
         #[serde(flatten)]
         _rest: BTreeMap<String, serde::de::IgnoredAny>,
     }
-    let file: File = pyfod_config::read(path)?;
+    let file: File = pyfod_config::read_settings(path)?;
     Ok(file.install.unwrap_or_default())
 }
 

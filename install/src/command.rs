@@ -13,8 +13,10 @@ use crate::{Interpreter, Options, WheelInput};
 /// Make a venv from the wheels a fetch (or build-sdist) manifest names
 #[derive(Debug, Clone, clap::Args)]
 #[command(
-    after_help = "The venv is kept in the store under a key of its wheels, interpreter and \
-                        layout; a second run with the same inputs finds it there."
+    after_help = "With --manifest, or without --out, the venv is kept in the store under a key \
+                        of its wheels, interpreter and layout, and a second run finds it there; \
+                        with --out alone it is installed straight into --out. Either way wheels are \
+                        unpacked into the store once and their files copied (or linked) from there."
 )]
 pub struct Command {
     /// The fetch or wheels manifest that names the wheels
@@ -61,11 +63,46 @@ pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCod
         compat: command.options.compat.clone(),
         collisions,
     };
+    // Only --out: installed straight there (files from the store's unpacked wheels),
+    // beside it first and renamed into place, so `out` is never half-made.
+    if let (Some(out), None) = (&command.out, &command.manifest) {
+        let work = pyfod_store::sibling_temp(out, "install");
+        fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+        let unpacked = crate::unpacked::UnpackedWheels::new(store.clone());
+        let result = crate::install_with(
+            &wheels,
+            &work,
+            &layout,
+            &interpreter,
+            Some((&unpacked, command.options.link_mode)),
+        )
+        .map_err(anyhow::Error::from)
+        .and_then(|packages| {
+            let _ = fs::remove_dir(out);
+            fs::rename(&work, out)
+                .with_context(|| format!("cannot move the venv to {}", out.display()))?;
+            Ok(packages)
+        });
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&work);
+        }
+        let packages = result.with_context(|| format!("cannot install into {}", out.display()))?;
+        if !global.quiet {
+            eprintln!(
+                "installed {} packages into {}",
+                packages.len(),
+                out.display()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    // A manifest names a tree in the store: the venv is kept there, under its key.
     let venv = crate::stage::install_in_store(
         &wheels,
         &pyfod_digest::Sha256::of(&input),
         &layout,
         &interpreter,
+        command.options.link_mode,
         &store,
     )
     .with_context(|| format!("cannot install what {} names", command.input.display()))?;

@@ -12,6 +12,7 @@ pub mod command;
 pub mod interpreter;
 pub mod launcher;
 pub mod stage;
+pub mod unpacked;
 pub mod venv;
 pub mod wheel;
 
@@ -48,6 +49,11 @@ pub struct Options {
     /// `.lock`, INSTALLER `uv`, REQUESTED, so an FOD that drops bin/ keeps its hash
     #[arg(long, value_name = "uv=VERSION")]
     pub compat: Option<Compat>,
+
+    /// How files come from the store's unpacked wheels: `copy` (an FOD output must
+    /// own its files), `hardlink`, or `reflink` (btrfs, XFS)
+    #[arg(long, value_enum, default_value_t)]
+    pub link_mode: unpacked::LinkMode,
 }
 
 /// Whose output to reproduce, beyond pyfod's own deterministic defaults.
@@ -184,12 +190,25 @@ pub fn wheels_of_wheels(
         .collect()
 }
 
-/// Installs `wheels` into a new venv at `root` that will live at `prefix`.
+/// Installs `wheels` into a new venv at `root` that will live at `prefix`,
+/// unpacking each wheel straight from its zip.
 pub fn install(
     wheels: &[WheelInput],
     root: &Path,
     layout: &Layout,
     interpreter: &Interpreter,
+) -> Result<Vec<InstalledPackage>, InstallError> {
+    install_with(wheels, root, layout, interpreter, None)
+}
+
+/// Like [`install`]; with `unpacked`, each wheel is unpacked into the store once
+/// and its files are copied or linked from there.
+pub fn install_with(
+    wheels: &[WheelInput],
+    root: &Path,
+    layout: &Layout,
+    interpreter: &Interpreter,
+    unpacked: Option<(&unpacked::UnpackedWheels, unpacked::LinkMode)>,
 ) -> Result<Vec<InstalledPackage>, InstallError> {
     let prefix = layout.prefix.as_path();
     venv::create(root, layout, interpreter)?;
@@ -214,7 +233,13 @@ pub fn install(
         .par_iter()
         .zip(&plans)
         .map(|(input, plan)| {
-            let mut written = plan.unpack(root, &shebang)?;
+            let mut written = match unpacked {
+                Some((cache, mode)) => {
+                    let (tree, files) = cache.get(plan, &input.sha256)?;
+                    plan.install_from(&tree, &files, root, &shebang, mode)?
+                }
+                None => plan.unpack(root, &shebang)?,
+            };
             let mut scripts = Vec::new();
             for entry in plan
                 .entry_points

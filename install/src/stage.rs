@@ -8,6 +8,7 @@ use pyfod_digest::{Sha256, Sha256Hasher};
 use pyfod_manifest::{InstallManifest, Manifest, StorePath, StoredTree};
 use pyfod_store::{StageKey, Store};
 
+use crate::unpacked::{LinkMode, UnpackedWheels};
 use crate::{Interpreter, Layout, WheelInput};
 
 /// A venv in the store.
@@ -37,6 +38,7 @@ pub fn install_in_store(
     input: &Sha256,
     layout: &Layout,
     interpreter: &Interpreter,
+    link_mode: LinkMode,
     store: &Store,
 ) -> anyhow::Result<StoredVenv> {
     let key = stage_key(input, interpreter, layout);
@@ -58,7 +60,14 @@ pub fn install_in_store(
     }
     let work = store.temp_entry()?;
     fs::create_dir(work.path())?;
-    let packages = crate::install(wheels, work.path(), &layout, interpreter)?;
+    let unpacked = UnpackedWheels::new(store.clone());
+    let packages = crate::install_with(
+        wheels,
+        work.path(),
+        &layout,
+        interpreter,
+        Some((&unpacked, link_mode)),
+    )?;
     let hash = pyfod_nar::hash_path(work.path(), &pyfod_nar::HashSettings::default(), None)?;
     let manifest = InstallManifest {
         tree: StoredTree {

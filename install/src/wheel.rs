@@ -33,6 +33,8 @@ pub struct WheelPlan {
     pub dist_info: String,
     /// (index in the zip, venv-relative destination, executable)
     pub members: Vec<(usize, String, bool)>,
+    /// Every member's name, by index in the zip.
+    names: Vec<String>,
     /// `path → sha256` from the wheel's RECORD.
     record: HashMap<String, Option<Vec<u8>>>,
     /// The entry points, if the wheel has any.
@@ -148,21 +150,114 @@ pub fn plan(
         file: file.to_path_buf(),
         dist_info,
         members,
+        names,
         record,
         entry_points,
     })
 }
 
 impl WheelPlan {
+    /// Unpacks every member (its own RECORD aside) into `dir` at its path in the
+    /// zip, checked against the wheel's RECORD: a tree of [`crate::unpacked`].
+    pub fn unpack_members(&self, dir: &Path) -> Result<Vec<(String, Sha256, u64)>, InstallError> {
+        let members: Vec<(usize, String, bool)> = self
+            .members
+            .iter()
+            .map(|(index, _, executable)| (*index, self.names[*index].clone(), *executable))
+            .collect();
+        let written = self.extract(&members, dir, None)?;
+        Ok(written
+            .into_iter()
+            .map(|w| (w.path, w.sha256, w.size))
+            .collect())
+    }
+
+    /// Installs from the wheel's unpacked tree: each file copied or linked to its
+    /// place (`mode`), scripts rewritten for `shebang`.
+    pub fn install_from(
+        &self,
+        tree: &Path,
+        files: &crate::unpacked::Members,
+        root: &Path,
+        shebang: &str,
+        mode: crate::unpacked::LinkMode,
+    ) -> Result<Vec<Written>, InstallError> {
+        let mut written = Vec::with_capacity(self.members.len());
+        let mut made: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+        let own_record = format!("{}/RECORD", self.dist_info);
+        for (index, destination, executable) in &self.members {
+            let member = &self.names[*index];
+            if *member == own_record {
+                continue;
+            }
+            let Some((sha256, size)) = files.get(member) else {
+                return Err(InstallError::BadWheel {
+                    wheel: self.filename.clone(),
+                    detail: format!(
+                        "its unpacked tree in the store has no {member}; remove {} and install again",
+                        tree.display()
+                    ),
+                });
+            };
+            let path = root.join(destination);
+            if let Some(parent) = path.parent()
+                && !made.contains(parent)
+            {
+                fs::create_dir_all(parent).map_err(|source| InstallError::Io {
+                    action: "create",
+                    path: parent.to_path_buf(),
+                    source,
+                })?;
+                made.insert(parent.to_path_buf());
+            }
+            let from = tree.join(member);
+            if destination.starts_with("bin/") {
+                let bytes = fs::read(&from).map_err(|source| InstallError::Io {
+                    action: "read",
+                    path: from.clone(),
+                    source,
+                })?;
+                if let Some(script) = launcher::rewrite_script(shebang, &bytes) {
+                    write_new_file(&path, &script, *executable)?;
+                    written.push(Written {
+                        path: destination.clone(),
+                        sha256: Sha256::of(&script),
+                        size: script.len() as u64,
+                    });
+                    continue;
+                }
+            }
+            crate::unpacked::place(&from, &path, mode)?;
+            written.push(Written {
+                path: destination.clone(),
+                sha256: *sha256,
+                size: *size,
+            });
+        }
+        Ok(written)
+    }
+
     /// Unpacks every member into `root`, checking each against the wheel's RECORD.
     pub fn unpack(&self, root: &Path, shebang: &str) -> Result<Vec<Written>, InstallError> {
+        self.extract(&self.members, root, Some(shebang))
+    }
+
+    /// Unpacks `members` (index, destination, executable) into `root`, checking
+    /// each against the wheel's RECORD; with a shebang, scripts under `bin/` are
+    /// rewritten for it.
+    fn extract(
+        &self,
+        members: &[(usize, String, bool)],
+        root: &Path,
+        shebang: Option<&str>,
+    ) -> Result<Vec<Written>, InstallError> {
         let mut archive = open(&self.file, &self.filename)?;
-        let mut written = Vec::with_capacity(self.members.len());
+        let mut written = Vec::with_capacity(members.len());
         let mut buffer = Vec::new();
         // Directories made so far: one create_dir_all per directory, not per file.
         let mut made: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
         let own_record = format!("{}/RECORD", self.dist_info);
-        for (index, destination, executable) in &self.members {
+        for (index, destination, executable) in members {
             let mut entry = archive
                 .by_index(*index)
                 .map_err(|e| InstallError::BadWheel {
@@ -197,10 +292,9 @@ impl WheelPlan {
                     path: member,
                 });
             }
-            let rewritten = destination
-                .starts_with("bin/")
-                .then(|| launcher::rewrite_script(shebang, &buffer))
-                .flatten();
+            let rewritten = shebang
+                .filter(|_| destination.starts_with("bin/"))
+                .and_then(|shebang| launcher::rewrite_script(shebang, &buffer));
             let (contents, sha256) = match &rewritten {
                 Some(script) => (script.as_slice(), Sha256::of(script)),
                 None => (buffer.as_slice(), digest),

@@ -62,7 +62,8 @@ pub struct BuildCommand {
     #[arg(long, value_name = "uv=VERSION")]
     pub compat: Option<pyfod_install::Compat>,
 
-    /// Take settings from this pyfod.toml [default: pyfod.toml beside the lock]
+    /// Take settings from this pyfod.toml, or a pyproject.toml's [tool.pyfod]
+    /// [default: pyfod.toml beside the lock, else [tool.pyfod] of the pyproject.toml there]
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -90,10 +91,17 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
         None => std::path::absolute(out)?,
     };
     let python = command.python.clone().unwrap_or_else(|| "python3".into());
-    // pyfod.toml: --config, else the one beside the lock, if there is one.
+    // Settings: --config, else pyfod.toml beside the lock, else the pyproject.toml
+    // beside it if it has a [tool.pyfod] table.
     let config_path = command.config.clone().or_else(|| {
-        let beside = command.lock.parent()?.join("pyfod.toml");
-        beside.is_file().then_some(beside)
+        let dir = command.lock.parent()?;
+        let beside = dir.join("pyfod.toml");
+        let pyproject = dir.join("pyproject.toml");
+        if beside.is_file() {
+            Some(beside)
+        } else {
+            pyfod_config::has_pyfod_table(&pyproject).then_some(pyproject)
+        }
     });
     if let Some(path) = &config_path {
         crate::config::check(path)?;

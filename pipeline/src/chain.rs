@@ -207,6 +207,7 @@ impl Chain<'_> {
             input,
             layout,
             &self.interpreter,
+            pyfod_install::unpacked::LinkMode::Copy,
             self.store,
         )?;
         if venv.cached {

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct Tables {
@@ -18,7 +18,7 @@ struct Tables {
 
 /// Refuses a `pyfod.toml` with a table no stage reads.
 pub fn check(path: &Path) -> Result<(), pyfod_config::TomlError> {
-    pyfod_config::read::<Tables>(path).map(|_| ())
+    pyfod_config::read_settings::<Tables>(path).map(|_| ())
 }
 
 #[cfg(test)]

@@ -425,3 +425,44 @@ fn a_mismatch_shows_what_changed_since_the_last_match() {
         "{stderr}"
     );
 }
+
+/// Settings may live in pyproject.toml's `[tool.pyfod]`, found beside the lock as
+/// pyfod.toml would be; a misspelt key there is an error with the right one.
+#[test]
+fn settings_from_tool_pyfod_in_pyproject() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("hello");
+    pyfod_tests::copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello"),
+        &project,
+    );
+    let pyproject = project.join("pyproject.toml");
+    let text = fs::read_to_string(&pyproject).unwrap();
+    let build = |extra: &str| {
+        fs::write(&pyproject, format!("{text}\n[tool.pyfod.scrub]\n{extra}\n")).unwrap();
+        pyfod()
+            .args(["build", "--python", "python3", "--force", "--lock"])
+            .arg(project.join("uv.lock"))
+            .arg("--out")
+            .arg(tmp.path().join("out"))
+            .arg("--store")
+            .arg(tmp.path().join("store"))
+            .output()
+            .unwrap()
+    };
+    let kept = build("keep-bin = true");
+    assert!(
+        kept.status.success(),
+        "{}",
+        String::from_utf8_lossy(&kept.stderr)
+    );
+    assert!(
+        tmp.path().join("out/bin").is_dir(),
+        "[tool.pyfod.scrub] keep-bin was read"
+    );
+    let typo = build("keep_bin = true");
+    assert_eq!(typo.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&typo.stderr);
+    assert!(stderr.contains("pyproject.toml"), "{stderr}");
+    assert!(stderr.contains("did you mean `keep-bin`?"), "{stderr}");
+}

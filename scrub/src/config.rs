@@ -27,7 +27,7 @@ pub struct ScrubConfig {
     pub strict: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct File {
     #[serde(default)]
     scrub: Option<ScrubConfig>,
@@ -39,7 +39,7 @@ struct File {
 /// Reads the `[scrub]` table of a `pyfod.toml`, if it has one. Errors name the
 /// file, line and column.
 pub fn load(path: &Path) -> Result<Option<ScrubConfig>, pyfod_config::TomlError> {
-    let file: File = pyfod_config::read(path)?;
+    let file: File = pyfod_config::read_settings(path)?;
     Ok(file.scrub)
 }
 

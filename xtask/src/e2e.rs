@@ -32,13 +32,18 @@ pub struct Project {
 impl Project {
     /// A fresh copy of the project in `dir`, with its uv.lock and build locks.
     pub fn prepare(dir: &Path) -> anyhow::Result<Project> {
+        let source = workspace_root().join("examples/authentik-like/pyproject.toml");
+        Project::prepare_with(dir, &fs::read_to_string(source)?)
+    }
+
+    /// Like [`Project::prepare`], with another pyproject.toml (the same pyfod.toml).
+    pub fn prepare_with(dir: &Path, pyproject: &str) -> anyhow::Result<Project> {
         let pyfod = release_pyfod()?;
         let _ = fs::remove_dir_all(dir);
         fs::create_dir_all(dir)?;
         let source = workspace_root().join("examples/authentik-like");
-        for file in ["pyproject.toml", "pyfod.toml"] {
-            fs::copy(source.join(file), dir.join(file))?;
-        }
+        fs::copy(source.join("pyfod.toml"), dir.join("pyfod.toml"))?;
+        fs::write(dir.join("pyproject.toml"), pyproject)?;
         let project = Project {
             dir: dir.to_path_buf(),
             pyfod,
@@ -87,6 +92,20 @@ impl Project {
         run(Command::new(&self.pyfod)
             .arg("--store")
             .arg(store)
+            .args(args)
+            .current_dir(&self.dir))
+    }
+
+    /// Locks again with `uv lock ARGS` (the same cut-off date).
+    pub fn relock(&self, args: &[&str]) -> anyhow::Result<()> {
+        run(Command::new("uv")
+            .args([
+                "lock",
+                "--exclude-newer",
+                EXCLUDE_NEWER,
+                "--python",
+                "python3",
+            ])
             .args(args)
             .current_dir(&self.dir))
     }

@@ -9,7 +9,11 @@ use anyhow::{Context, bail};
 #[derive(Debug, Clone)]
 pub struct Run {
     pub wall: Duration,
+    /// The peak RSS wait4 reports: the process's, or a descendant's if larger
+    /// (a compiler it ran).
     pub peak_rss_kib: u64,
+    /// The process's own peak RSS, descendants not counted (`VmHWM`, sampled).
+    pub own_peak_kib: u64,
     pub stdout: String,
 }
 
@@ -32,7 +36,30 @@ pub fn measure(command: &mut Command) -> anyhow::Result<Run> {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut err, &mut text).map(|_| text)
     });
+    // VmHWM only grows: the last sample before the process ends is its peak, to
+    // within what it allocated in its last 10 ms.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    && let Some(kib) = status
+                        .lines()
+                        .find_map(|l| l.strip_prefix("VmHWM:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                {
+                    peak = peak.max(kib);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            peak
+        })
+    };
     let (status, usage) = wait4(pid)?;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let own_peak_kib = sampler.join().unwrap_or(0);
     let wall = start.elapsed();
     let stdout = out_thread.join().unwrap()?;
     let stderr = err_thread.join().unwrap()?;
@@ -42,6 +69,7 @@ pub fn measure(command: &mut Command) -> anyhow::Result<Run> {
     Ok(Run {
         wall,
         peak_rss_kib: usage.ru_maxrss as u64,
+        own_peak_kib,
         stdout,
     })
 }

@@ -2,6 +2,8 @@
 //! by side in one run (alternating, so both see the same machine state), reported
 //! as medians and ratios. Benchmarks are never tests: timings belong here.
 
+mod build;
+mod e2e;
 mod hash;
 mod install;
 mod scrub;
@@ -15,7 +17,10 @@ use pyfod_tests::{VenvShape, venv_like_tree};
 
 use crate::measure::{Run, median};
 
+/// The suites `cargo xtask bench` runs with none named: those that need no
+/// network. `build` and `e2e` use the package registry and take minutes.
 const SUITES: &[&str] = &["hash", "scrub", "install"];
+const ALL_SUITES: &[&str] = &["hash", "scrub", "install", "build", "e2e"];
 
 pub fn run(suites: &[&str]) -> anyhow::Result<()> {
     let suites: Vec<&str> = if suites.is_empty() {
@@ -28,9 +33,12 @@ pub fn run(suites: &[&str]) -> anyhow::Result<()> {
             "hash" => hash::run()?,
             "scrub" => scrub::run()?,
             "install" => install::run()?,
+            "build" => build::run()?,
+            "e2e" => e2e::run()?,
+            "all" => run(ALL_SUITES)?,
             other => anyhow::bail!(
-                "unknown benchmark `{other}`; the benchmarks are: {}",
-                SUITES.join(", ")
+                "unknown benchmark `{other}`; the benchmarks are: {} (or all)",
+                ALL_SUITES.join(", ")
             ),
         }
     }
