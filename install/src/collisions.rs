@@ -21,12 +21,14 @@ pub enum Rule {
 
 /// `[install]` in `pyfod.toml`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct InstallConfig {
     /// Path (relative to site-packages, or to the venv) → the package that wins,
     /// or `"drop"`.
     #[serde(default)]
     pub collisions: BTreeMap<String, String>,
+    /// `uv=VERSION`, as `--compat` takes it.
+    pub compat: Option<String>,
 }
 
 impl InstallConfig {

@@ -50,9 +50,9 @@ pub struct BuildCommand {
     #[arg(long, value_name = "HASH", value_parser = HashFormat::parse_any)]
     pub expect: Option<Sha256>,
 
-    /// Scrub rules: `default` or `seed`
-    #[arg(long, value_enum, default_value_t)]
-    pub preset: pyfod_scrub::Preset,
+    /// Scrub rules: `default` or `seed` [default: pyfod.toml's, else default]
+    #[arg(long, value_enum)]
+    pub preset: Option<pyfod_scrub::Preset>,
 
     /// The Nix store directory references are looked for under
     #[arg(long, value_name = "DIR")]
@@ -103,9 +103,10 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
             pyfod_config::has_pyfod_table(&pyproject).then_some(pyproject)
         }
     });
-    if let Some(path) = &config_path {
-        crate::config::check(path)?;
-    }
+    let preset = match &config_path {
+        Some(path) => crate::config::top_level(path)?,
+        None => None,
+    };
     let target = pyfod_fetch::Options {
         lock: command.lock.clone(),
         python: Some(python.clone()),
@@ -159,14 +160,31 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
     )?;
 
     // install: the venv, at the prefix it will live at.
-    let collisions = match &config_path {
-        Some(path) => pyfod_install::collisions::load(path)?.rules(),
+    let install_config = match &config_path {
+        Some(path) => pyfod_install::collisions::load(path)?,
         None => Default::default(),
+    };
+    let collisions = install_config.rules();
+    // uv's metadata: --compat, else [install] compat, else, for preset = "seed",
+    // that of the uv installed here.
+    let compat = match (&command.compat, &install_config.compat) {
+        (Some(compat), _) => Some(compat.clone()),
+        (None, Some(text)) => Some(text.parse().map_err(|e: String| {
+            anyhow::anyhow!(
+                "[install] compat in {}: {e}",
+                config_path
+                    .as_deref()
+                    .unwrap_or(Path::new("pyfod.toml"))
+                    .display()
+            )
+        })?),
+        (None, None) if preset == Some(crate::config::Preset::Seed) => Some(installed_uv()?),
+        (None, None) => None,
     };
     let layout = pyfod_install::Layout {
         prefix,
         prompt: None,
-        compat: command.compat.clone(),
+        compat,
         collisions,
     };
     let install_bytes = chain.install(
@@ -177,9 +195,9 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
     )?;
     let (_, installed) = InstallManifest::decode(&install_bytes)?;
 
-    // scrub: the rules from the command line, then pyfod.toml.
+    // scrub: the rules from the command line, then [scrub], then the preset.
     let mut scrub = pyfod_scrub::Options {
-        preset: Some(command.preset),
+        preset: command.preset,
         store_dir: command.store_dir.clone(),
         ..Default::default()
     };
@@ -187,6 +205,12 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
         && let Some(config) = pyfod_scrub::config::load(path)?
     {
         scrub = scrub.with_config(config, path.parent().unwrap_or(Path::new(".")));
+    }
+    if scrub.preset.is_none() {
+        scrub.preset = Some(match preset {
+            Some(crate::config::Preset::Seed) => pyfod_scrub::Preset::Seed,
+            _ => pyfod_scrub::Preset::Default,
+        });
     }
     let (scrub_bytes, scrubbed) = chain.scrub(&install_bytes, &installed, &scrub)?;
     let mut step = chain.steps;
@@ -309,4 +333,20 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
         .with_context(|| format!("cannot move the result to {}", out.display()))?;
     pyfod_cli::print_stdout(&format!("{}\n", nar_sha256.to_sri()));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `uv=<the version of the uv on PATH>`, for `preset = "seed"` without a compat.
+fn installed_uv() -> anyhow::Result<pyfod_install::Compat> {
+    let output = std::process::Command::new("uv").arg("--version").output();
+    let version = output
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            text.split_whitespace().nth(1).map(str::to_owned)
+        })
+        .context(
+            "preset = \"seed\" writes uv's install metadata, but no uv is on PATH to take its version from; set [install] compat = \"uv=VERSION\" (the uv the seed FOD uses) or pass --compat",
+        )?;
+    Ok(pyfod_install::Compat::Uv(version))
 }

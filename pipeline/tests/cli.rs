@@ -466,3 +466,50 @@ fn settings_from_tool_pyfod_in_pyproject() {
     assert!(stderr.contains("pyproject.toml"), "{stderr}");
     assert!(stderr.contains("did you mean `keep-bin`?"), "{stderr}");
 }
+
+/// `preset = "seed"` in pyfod.toml: uv's install metadata and the seed's scrub,
+/// the same tree as the flags `--compat` and `--preset seed` give.
+#[test]
+fn the_seed_preset_in_pyfod_toml_is_the_seed_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("hello");
+    pyfod_tests::copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello"),
+        &project,
+    );
+    let build = |out: &str, extra: &[&str]| {
+        let output = pyfod()
+            .args([
+                "build",
+                "--python",
+                "python3",
+                "--prefix",
+                "/opt/hello",
+                "--lock",
+            ])
+            .arg(project.join("uv.lock"))
+            .arg("--out")
+            .arg(tmp.path().join(out))
+            .arg("--store")
+            .arg(tmp.path().join("store"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let flags = build("flags", &["--preset", "seed", "--compat", "uv=0.13.9"]);
+    fs::write(
+        project.join("pyfod.toml"),
+        "preset = \"seed\"\n\n[install]\ncompat = \"uv=0.13.9\"\n",
+    )
+    .unwrap();
+    let preset = build("preset", &[]);
+    assert_eq!(preset, flags);
+    let cfg = fs::read_to_string(tmp.path().join("preset/pyvenv.cfg")).unwrap();
+    assert!(cfg.contains("uv = 0.13.9"), "{cfg}");
+}
