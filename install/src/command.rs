@@ -62,6 +62,7 @@ pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCod
         prompt: command.options.prompt.clone(),
         compat: command.options.compat.clone(),
         collisions,
+        project_dir: command.options.project_dir.clone(),
     };
     // Only --out: installed straight there (files from the store's unpacked wheels),
     // beside it first and renamed into place, so `out` is never half-made.

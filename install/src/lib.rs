@@ -9,6 +9,7 @@
 
 pub mod collisions;
 pub mod command;
+pub mod direct_url;
 pub mod interpreter;
 pub mod launcher;
 pub mod stage;
@@ -50,6 +51,11 @@ pub struct Options {
     #[arg(long, value_name = "uv=VERSION")]
     pub compat: Option<Compat>,
 
+    /// The lock's directory: with --compat, local sources get uv's direct_url.json,
+    /// which names their absolute path [default: none written]
+    #[arg(long, value_name = "DIR")]
+    pub project_dir: Option<PathBuf>,
+
     /// How files come from the store's unpacked wheels: `copy` (an FOD output must
     /// own its files), `hardlink`, or `reflink` (btrfs, XFS)
     #[arg(long, value_enum, default_value_t)]
@@ -84,6 +90,9 @@ pub struct Layout {
     pub compat: Option<Compat>,
     /// `[install.collisions]`: who wins a path several wheels install.
     pub collisions: std::collections::BTreeMap<String, collisions::Rule>,
+    /// The lock's directory, absolute: with `compat`, local sources get uv's
+    /// `direct_url.json`, which names it.
+    pub project_dir: Option<PathBuf>,
 }
 
 /// One wheel to install.
@@ -95,6 +104,8 @@ pub struct WheelInput {
     /// The wheel file (a blob in the store).
     pub file: PathBuf,
     pub sha256: pyfod_digest::Sha256,
+    /// Where the lock says the package comes from: `direct_url.json` tells it.
+    pub source: Option<pyfod_manifest::Source>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +173,7 @@ pub fn wheels_of_fetch(
                 filename: file.filename.clone(),
                 file: store_root.join("blobs/sha256").join(file.sha256.to_hex()),
                 sha256: file.sha256,
+                source: Some(p.source.clone()),
             }),
             _ => Err(InstallError::NotAWheel {
                 package: p.name.clone(),
@@ -186,6 +198,7 @@ pub fn wheels_of_wheels(
                 .join("blobs/sha256")
                 .join(w.wheel.sha256.to_hex()),
             sha256: w.wheel.sha256,
+            source: Some(w.source.clone()),
         })
         .collect()
 }
@@ -260,6 +273,14 @@ pub fn install_with(
             let mut extra = vec![("INSTALLER", installer)];
             if requested {
                 extra.push(("REQUESTED", b""));
+            }
+            let project = layout.compat.as_ref().and(layout.project_dir.as_deref());
+            let direct_url = input
+                .source
+                .as_ref()
+                .and_then(|source| direct_url::direct_url(source, project));
+            if let Some(text) = &direct_url {
+                extra.push(("direct_url.json", text.as_bytes()));
             }
             for (name, contents) in extra {
                 let path = format!("{site}/{}/{name}", plan.dist_info);

@@ -16,6 +16,7 @@ fn layout() -> Layout {
         prompt: None,
         compat: None,
         collisions: Default::default(),
+        project_dir: None,
     }
 }
 
@@ -31,6 +32,7 @@ fn wheel(dir: &Path, name: &str, options: &[&str]) -> WheelInput {
         sha256: pyfod_digest::Sha256::of(&fs::read(&file).unwrap()),
         filename,
         file,
+        source: None,
     }
 }
 

@@ -14,6 +14,7 @@ fn layout(prefix: &Path) -> Layout {
         prompt: None,
         compat: None,
         collisions: Default::default(),
+        project_dir: None,
     }
 }
 
@@ -34,6 +35,7 @@ fn wheel(dir: &Path, name: &str, version: &str, options: &[&str]) -> WheelInput 
         sha256: pyfod_digest::Sha256::of(&fs::read(&file).unwrap()),
         filename,
         file,
+        source: None,
     }
 }
 

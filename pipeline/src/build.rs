@@ -181,11 +181,19 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
         (None, None) if preset == Some(crate::config::Preset::Seed) => Some(installed_uv()?),
         (None, None) => None,
     };
+    // Only uv's local direct_url.json names the project's place: nothing else may
+    // depend on it, the cache keys included.
+    let project_dir = compat
+        .is_some()
+        .then(|| std::path::absolute(&command.lock).ok())
+        .flatten()
+        .and_then(|lock| lock.parent().map(Path::to_path_buf));
     let layout = pyfod_install::Layout {
         prefix,
         prompt: None,
         compat,
         collisions,
+        project_dir,
     };
     let install_bytes = chain.install(
         "install",

@@ -116,6 +116,7 @@ impl Chain<'_> {
             prompt: None,
             compat: None,
             collisions: Default::default(),
+            project_dir: None,
         };
         let venv = self.install(
             &format!("install (build env{whose})"),

@@ -267,6 +267,32 @@ fn sdists_and_git_trees_build_reproducibly_into_wheels_that_import() {
         String::from_utf8_lossy(&output.stderr)
     );
 
+    // The git package says where it came from, as uv says it (PEP 610).
+    let site = venv.join("lib/python3.11/site-packages");
+    let direct_url = fs::read_to_string(site.join("gitpkg-0.3.dist-info/direct_url.json")).unwrap();
+    let repo = project.dir.join("gitpkg-repo");
+    let commit = String::from_utf8(
+        Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(&repo)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        direct_url,
+        format!(
+            "{{\"url\":\"file://{}\",\"vcs_info\":{{\"vcs\":\"git\",\"commit_id\":\"{}\",\"requested_revision\":\"main\"}}}}",
+            repo.display(),
+            commit.trim()
+        )
+    );
+    assert!(
+        !site.join("zlibext-1.0.dist-info/direct_url.json").exists(),
+        "registry packages have none"
+    );
+
     // Nothing of where it was built is in the extension.
     let zlibext = first.wheels.iter().find(|w| w.name == "zlibext").unwrap();
     let wheel_file = store
