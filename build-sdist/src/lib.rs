@@ -116,11 +116,13 @@ impl BuildEnv {
         let (_, manifest) = InstallManifest::decode(bytes)
             .map_err(|e| BuildError::BuildEnvManifest(e.to_string()))?;
         let prefix = PathBuf::from(&manifest.prefix);
-        let root = if prefix.join("pyvenv.cfg").is_file() {
+        let root = if prefix.is_absolute() && prefix.join("pyvenv.cfg").is_file() {
             prefix
         } else {
             manifest.tree.store_path.under(store_root)
         };
+        // The hooks run from the source tree: a relative path would not lead here.
+        let root = std::path::absolute(&root).map_err(|e| BuildError::io("resolve", &root, e))?;
         Ok(BuildEnv {
             root,
             digest: Sha256::of(bytes),

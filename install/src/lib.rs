@@ -106,6 +106,8 @@ pub struct WheelInput {
     pub sha256: pyfod_digest::Sha256,
     /// Where the lock says the package comes from: `direct_url.json` tells it.
     pub source: Option<pyfod_manifest::Source>,
+    /// Built from source (uv marks such a dist-info with `uv_build.json`).
+    pub built: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +176,7 @@ pub fn wheels_of_fetch(
                 file: store_root.join("blobs/sha256").join(file.sha256.to_hex()),
                 sha256: file.sha256,
                 source: Some(p.source.clone()),
+                built: false,
             }),
             _ => Err(InstallError::NotAWheel {
                 package: p.name.clone(),
@@ -199,6 +202,7 @@ pub fn wheels_of_wheels(
                 .join(w.wheel.sha256.to_hex()),
             sha256: w.wheel.sha256,
             source: Some(w.source.clone()),
+            built: matches!(w.origin, pyfod_manifest::WheelOrigin::Built { .. }),
         })
         .collect()
 }
@@ -281,6 +285,11 @@ pub fn install_with(
                 .and_then(|source| direct_url::direct_url(source, project));
             if let Some(text) = &direct_url {
                 extra.push(("direct_url.json", text.as_bytes()));
+            }
+            // uv's record of a build from source: empty for builds without
+            // extra build settings, which pyfod's are, as uv sees them.
+            if requested && input.built {
+                extra.push(("uv_build.json", b"{}"));
             }
             for (name, contents) in extra {
                 let path = format!("{site}/{}/{name}", plan.dist_info);

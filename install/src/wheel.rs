@@ -416,24 +416,31 @@ fn parse_record(text: &str) -> Result<HashMap<String, Option<Vec<u8>>>, String> 
 /// A RECORD for the installed files, paths relative to site-packages, sorted,
 /// with a row for itself.
 pub fn record(site: &str, dist_info: &str, files: &[Written]) -> String {
-    let mut rows: Vec<String> = files
+    let mut rows: Vec<(String, String)> = files
         .iter()
         .map(|f| {
             let path = match f.path.strip_prefix(&format!("{site}/")) {
                 Some(inside) => inside.to_owned(),
                 None => format!("{}{}", "../".repeat(site.split('/').count()), f.path),
             };
-            format!(
+            let row = format!(
                 "{},sha256={},{}",
                 quote(&path),
                 URL_SAFE_NO_PAD.encode(f.sha256.as_bytes()),
                 f.size
-            )
+            );
+            (path, row)
         })
         .collect();
-    rows.push(format!("{},,", quote(&format!("{dist_info}/RECORD"))));
+    let own = format!("{dist_info}/RECORD");
+    rows.push((own.clone(), format!("{},,", quote(&own))));
+    // By path, as uv sorts: `GMT` before `GMT+0`, though `,` sorts after `+`.
     rows.sort();
-    let mut text = rows.join("\n");
+    let mut text = rows
+        .into_iter()
+        .map(|(_, row)| row)
+        .collect::<Vec<_>>()
+        .join("\n");
     text.push('\n');
     text
 }
@@ -444,5 +451,33 @@ fn quote(path: &str) -> String {
         format!("\"{}\"", path.replace('"', "\"\""))
     } else {
         path.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn record_rows_are_sorted_by_path_not_by_line() {
+        let file = |path: &str| super::Written {
+            path: format!("lib/python3.11/site-packages/{path}"),
+            sha256: pyfod_digest::Sha256::of(b""),
+            size: 0,
+        };
+        let text = super::record(
+            "lib/python3.11/site-packages",
+            "tzdata-1.dist-info",
+            &[file("tz/GMT+0"), file("tz/GMT"), file("tz/GMT-0")],
+        );
+        let paths: Vec<&str> = text.lines().map(|l| l.split(',').next().unwrap()).collect();
+        // What uv writes for tzdata's zoneinfo: by path.
+        assert_eq!(
+            paths,
+            [
+                "tz/GMT",
+                "tz/GMT+0",
+                "tz/GMT-0",
+                "tzdata-1.dist-info/RECORD"
+            ]
+        );
     }
 }

@@ -33,6 +33,7 @@ fn wheel(dir: &Path, name: &str, options: &[&str]) -> WheelInput {
         filename,
         file,
         source: None,
+        built: false,
     }
 }
 

@@ -36,6 +36,7 @@ fn wheel(dir: &Path, name: &str, version: &str, options: &[&str]) -> WheelInput 
         filename,
         file,
         source: None,
+        built: false,
     }
 }
 

@@ -567,3 +567,38 @@ fn pyfod_build_builds_sources_and_rebuilds_only_what_changed() {
     assert!(text.contains("zlibext-1.1.dist-info"), "{text}");
     assert!(!text.contains("flitpure"), "{text}");
 }
+
+/// A store named by a relative path works: the build environment's interpreter
+/// is run from the source tree, so every path into the store must be absolute.
+#[test]
+fn a_relative_store_path_builds() {
+    let Some(project) = project(
+        "a_relative_store_path_builds",
+        &[("flitpure", "flitpure", "2.0")],
+        false,
+        "",
+    ) else {
+        return;
+    };
+    let output = assert_cmd::Command::cargo_bin("pyfod")
+        .unwrap()
+        .current_dir(&project.dir)
+        .args([
+            "--store",
+            "relative-store",
+            "build",
+            "--python",
+            "python3",
+            "--lock",
+            "app/uv.lock",
+            "--out",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -86,6 +86,9 @@ impl Store {
     /// Opens (creating if needed) the store at `root`, and clears work left
     /// behind by processes that died.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
+        // Absolute: paths into the store are handed to processes that run
+        // elsewhere (a build's interpreter, with the source tree as its cwd).
+        let root = &std::path::absolute(root).map_err(|e| StoreError::io("resolve", root, e))?;
         let store = Store {
             root: root.to_path_buf(),
         };
