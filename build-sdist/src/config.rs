@@ -16,7 +16,8 @@ pub const DEFAULT_SOURCE_DATE_EPOCH: u64 = 315_532_800;
 pub struct BuildConfig {
     /// The build lock: a uv.lock of build tools, relative to pyfod.toml.
     pub lock: Option<PathBuf>,
-    /// Variables of the caller's environment the builds may see [default: PATH].
+    /// Variables of the caller's environment the builds may see [default: PATH];
+    /// `NAME*` passes every variable whose name starts with `NAME`.
     pub pass_env: Option<Vec<String>>,
     pub source_date_epoch: Option<u64>,
     /// Keep debug info in every build (made reproducible by the prefix map).
@@ -113,6 +114,23 @@ impl BuildConfig {
         self.pass_env
             .clone()
             .unwrap_or_else(|| vec!["PATH".to_owned()])
+    }
+
+    /// The variables of `vars` (the caller's) that `pass-env` lets through: exact
+    /// names, or prefixes written `NAME*`.
+    pub fn passed_env(
+        &self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> BTreeMap<String, String> {
+        let patterns = self.pass_env();
+        vars.into_iter()
+            .filter(|(name, _)| {
+                patterns.iter().any(|p| match p.strip_suffix('*') {
+                    Some(prefix) => name.starts_with(prefix),
+                    None => name == p,
+                })
+            })
+            .collect()
     }
 }
 

@@ -53,7 +53,7 @@ pub fn compose(
     package: &str,
     interpreter_cflags: &str,
     place: Place<'_>,
-    inherited: &dyn Fn(&str) -> Option<String>,
+    passed: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
     let mut vars = BTreeMap::new();
     let work = place.work.display().to_string();
@@ -73,10 +73,8 @@ pub fn compose(
     for (name, value) in fixed {
         vars.insert(name.to_owned(), value);
     }
-    for name in config.pass_env() {
-        if let Some(value) = inherited(&name) {
-            vars.insert(name, value);
-        }
+    for (name, value) in passed {
+        vars.insert(name.clone(), value.clone());
     }
 
     let package_config = config.package(package);
@@ -157,13 +155,20 @@ mod tests {
         toml::from_str(text).unwrap()
     }
 
-    fn caller(name: &str) -> Option<String> {
-        match name {
-            "PATH" => Some("/usr/bin:/bin".into()),
-            "CFLAGS" => Some("-Ocaller".into()),
-            "SECRET" => Some("x".into()),
-            _ => None,
-        }
+    fn caller(config: &BuildConfig) -> BTreeMap<String, String> {
+        config.passed_env(
+            [
+                ("PATH", "/usr/bin:/bin"),
+                ("CFLAGS", "-Ocaller"),
+                ("SECRET", "x"),
+                (
+                    "NIX_CFLAGS_COMPILE",
+                    "-isystem /nix/store/x-libxml2-dev/include",
+                ),
+                ("NIX_LDFLAGS", "-L/nix/store/x-libxml2/lib"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        )
     }
 
     #[test]
@@ -176,7 +181,7 @@ mod tests {
             work: Path::new("/store/tmp/abc"),
             build_env: Some(Path::new("/store/stages/k/tree")),
         };
-        let vars = compose(&config, "gssapi", "-g -O3", place, &caller);
+        let vars = compose(&config, "gssapi", "-g -O3", place, &caller(&config));
         assert_eq!(
             vars["CFLAGS"],
             "-g -O3 -ffile-prefix-map=/store/tmp/abc=/build \
@@ -196,7 +201,7 @@ mod tests {
             "pass-env = [\"PATH\", \"CFLAGS\"]\n[packages.lxml]\ndebug = true\n\
              env = { PKG_CONFIG_PATH = \"/opt/pc\", XMLSEC = \"1\" }\n",
         );
-        let vars = compose(&config, "lxml", "", Place::logical(false), &caller);
+        let vars = compose(&config, "lxml", "", Place::logical(false), &caller(&config));
         assert!(!vars.contains_key("SECRET"));
         assert!(!vars["CFLAGS"].contains("-g0"), "{}", vars["CFLAGS"]);
         assert!(vars["CFLAGS"].starts_with("-ffile-prefix-map=/build=/build"));
@@ -204,5 +209,16 @@ mod tests {
         assert_eq!(vars["PKG_CONFIG_PATH"], "/opt/pc");
         assert_eq!(vars["XMLSEC"], "1");
         assert_eq!(vars["PATH"], "/usr/bin:/bin");
+        assert!(!vars.contains_key("NIX_LDFLAGS"));
+    }
+
+    #[test]
+    fn a_pattern_passes_a_family_of_variables() {
+        // What a Nix build needs: the cc-wrapper reads its NIX_* variables.
+        let config = config("pass-env = [\"PATH\", \"NIX_*\"]\n");
+        let vars = compose(&config, "lxml", "", Place::logical(false), &caller(&config));
+        assert_eq!(vars["NIX_LDFLAGS"], "-L/nix/store/x-libxml2/lib");
+        assert!(vars.contains_key("NIX_CFLAGS_COMPILE"));
+        assert!(!vars.contains_key("SECRET"));
     }
 }

@@ -51,6 +51,7 @@ pub fn run(
     let interpreter = BuildInterpreter::probe(&command)?;
     let bare = Available::new(Vec::new(), &fetch.target.markers)?;
     let system_libraries = crate::system_library_versions(config)?;
+    let passed = config.passed_env(std::env::vars());
     let mut available = BTreeMap::new();
     for env in envs.all() {
         available.insert(
@@ -74,6 +75,7 @@ pub fn run(
             available: build_env.map_or(&bare, |e| &available[&e.digest]),
             locked: &locked,
             system_libraries: &system_libraries,
+            passed: &passed,
             check: options.check,
             quiet: options.quiet,
         }
@@ -169,6 +171,8 @@ struct Context<'a> {
     locked: &'a BTreeMap<String, &'a FetchedPackage>,
     /// `[build] system-libraries` and their versions.
     system_libraries: &'a [(String, String)],
+    /// The caller's variables `pass-env` lets through.
+    passed: &'a BTreeMap<String, String>,
     check: bool,
     quiet: bool,
 }
@@ -510,7 +514,7 @@ impl Context<'_> {
             package,
             &self.interpreter.cflags,
             place,
-            &|name| std::env::var(name).ok(),
+            self.passed,
         );
         vars.insert(
             "PYTHONPATH".to_owned(),

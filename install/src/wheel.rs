@@ -183,7 +183,7 @@ impl WheelPlan {
         mode: crate::unpacked::LinkMode,
     ) -> Result<Vec<Written>, InstallError> {
         let mut written = Vec::with_capacity(self.members.len());
-        let mut made: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+        let mut made = MadeDirs::default();
         let own_record = format!("{}/RECORD", self.dist_info);
         for (index, destination, executable) in &self.members {
             let member = &self.names[*index];
@@ -200,16 +200,7 @@ impl WheelPlan {
                 });
             };
             let path = root.join(destination);
-            if let Some(parent) = path.parent()
-                && !made.contains(parent)
-            {
-                fs::create_dir_all(parent).map_err(|source| InstallError::Io {
-                    action: "create",
-                    path: parent.to_path_buf(),
-                    source,
-                })?;
-                made.insert(parent.to_path_buf());
-            }
+            made.parent_of(&path)?;
             let from = tree.join(member);
             if destination.starts_with("bin/") {
                 let bytes = fs::read(&from).map_err(|source| InstallError::Io {
@@ -254,8 +245,7 @@ impl WheelPlan {
         let mut archive = open(&self.file, &self.filename)?;
         let mut written = Vec::with_capacity(members.len());
         let mut buffer = Vec::new();
-        // Directories made so far: one create_dir_all per directory, not per file.
-        let mut made: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+        let mut made = MadeDirs::default();
         let own_record = format!("{}/RECORD", self.dist_info);
         for (index, destination, executable) in members {
             let mut entry = archive
@@ -300,16 +290,7 @@ impl WheelPlan {
                 None => (buffer.as_slice(), digest),
             };
             let path = root.join(destination);
-            if let Some(parent) = path.parent()
-                && !made.contains(parent)
-            {
-                fs::create_dir_all(parent).map_err(|source| InstallError::Io {
-                    action: "create",
-                    path: parent.to_path_buf(),
-                    source,
-                })?;
-                made.insert(parent.to_path_buf());
-            }
+            made.parent_of(&path)?;
             write_new_file(&path, contents, *executable)?;
             written.push(Written {
                 path: destination.clone(),
@@ -318,6 +299,27 @@ impl WheelPlan {
             });
         }
         Ok(written)
+    }
+}
+
+/// Directories made so far: one `create_dir_all` per directory, not per file.
+#[derive(Default)]
+struct MadeDirs(std::collections::HashSet<PathBuf>);
+
+impl MadeDirs {
+    /// Makes the directory `path` goes in, unless it was made already.
+    fn parent_of(&mut self, path: &Path) -> Result<(), InstallError> {
+        if let Some(parent) = path.parent()
+            && !self.0.contains(parent)
+        {
+            fs::create_dir_all(parent).map_err(|source| InstallError::Io {
+                action: "create",
+                path: parent.to_path_buf(),
+                source,
+            })?;
+            self.0.insert(parent.to_path_buf());
+        }
+        Ok(())
     }
 }
 

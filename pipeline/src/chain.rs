@@ -143,9 +143,9 @@ impl Chain<'_> {
         options: &pyfod_build_sdist::Options,
     ) -> anyhow::Result<(Vec<u8>, WheelsManifest)> {
         let passed: Vec<String> = config
-            .pass_env()
+            .passed_env(std::env::vars())
             .iter()
-            .map(|name| format!("{name}={:?}", std::env::var_os(name)))
+            .map(|(name, value)| format!("{name}={value}"))
             .collect();
         let key = StageKey::new(
             "build-sdist",

@@ -361,88 +361,91 @@ fn sdists_and_git_trees_build_reproducibly_into_wheels_that_import() {
     );
 }
 
-#[test]
-fn check_fails_on_a_build_that_embeds_the_time() {
-    let Some(project) = project(
-        "check_fails_on_time",
-        &[("stamped", "stamped", "1.0")],
-        false,
-        "",
-    ) else {
-        return;
-    };
+/// One source built alone by `pyfod build-sdist` with `extra` flags: the
+/// project, its store, the exit code and stderr.
+fn build_alone(
+    test: &str,
+    source: &str,
+    config: &str,
+    extra: &[&str],
+) -> Option<(Project, PathBuf, Option<i32>, String)> {
+    let project = project(test, &[(source, source, "1.0")], false, config)?;
     let store = project.dir.join("store");
     let (fetch, env) = project.fetch(&store);
-    let wheels_path = project.dir.join("wheels.manifest");
-    let output = project.build_sdist(&store, &fetch, &env, &wheels_path, &["--check"]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(104), "{stderr}");
-    assert!(
-        stderr.contains("stamped 1.0 is not reproducible"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("stamped/__init__.py from byte"), "{stderr}");
-    // Without --check it builds: the difference is the package's, not pyfod's.
-    let output = project.build_sdist(&store, &fetch, &env, &wheels_path, &[]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let wheels = project.dir.join("wheels.manifest");
+    let output = project.build_sdist(&store, &fetch, &env, &wheels, extra);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    Some((project, store, output.status.code(), stderr))
+}
+
+/// A failure, as data: the source, its config, the flags, the exit code, and
+/// what the message must say.
+type Failure<'a> = (&'a str, &'a str, &'a [&'a str], i32, &'a [&'a str]);
+
+#[test]
+fn failures_say_what_where_and_what_to_do() {
+    let cases: &[Failure<'_>] = &[
+        // A backend that writes the time: --check names the member and byte.
+        (
+            "stamped",
+            "",
+            &["--check"],
+            104,
+            &[
+                "stamped 1.0 is not reproducible",
+                "stamped/__init__.py from byte",
+            ],
+        ),
+        // A requirement the build lock lacks: the package, the requirement, the lock.
+        (
+            "needscython",
+            "",
+            &[],
+            1,
+            &["needscython needs cython>=3 to build", "build/uv.lock"],
+        ),
+        // A header that is not there: named as such, with the log's tail and path.
+        (
+            "zlibext",
+            "[build.packages.zlibext]\nenv = { CFLAGS = \"-include pyfod_absent/absent.h\" }\n",
+            &[],
+            1,
+            &[
+                "building zlibext 1.0 failed in build_wheel",
+                "the header `pyfod_absent/absent.h` is missing",
+                "--- last lines of the build log ---",
+                "logs/zlibext-1.0.log",
+            ],
+        ),
+    ];
+    for (source, config, extra, code, said) in cases {
+        let Some((_project, store, got, stderr)) =
+            build_alone("failures_say_what", source, config, extra)
+        else {
+            return;
+        };
+        assert_eq!(got, Some(*code), "{source}: {stderr}");
+        for text in *said {
+            assert!(
+                stderr.contains(text),
+                "{source}: `{text}` not in:\n{stderr}"
+            );
+        }
+        if *source == "zlibext" {
+            let log = fs::read_to_string(store.join("logs/zlibext-1.0.log")).unwrap();
+            assert!(log.contains("fatal error"), "{log}");
+        }
+    }
 }
 
 #[test]
-fn a_build_requirement_missing_from_the_build_lock_is_named() {
-    let Some(project) = project(
-        "a_build_requirement_missing",
-        &[("needscython", "needscython", "1.0")],
-        false,
-        "",
-    ) else {
+fn without_check_a_time_stamping_build_passes() {
+    // The difference is the package's, not pyfod's: it builds, and only --check objects.
+    let Some((_, _, code, stderr)) = build_alone("time_stamping_build_passes", "stamped", "", &[])
+    else {
         return;
     };
-    let store = project.dir.join("store");
-    let (fetch, env) = project.fetch(&store);
-    let output = project.build_sdist(&store, &fetch, &env, &project.dir.join("w.manifest"), &[]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("needscython needs cython>=3 to build"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(&project.app.join("build/uv.lock").display().to_string()),
-        "{stderr}"
-    );
-}
-
-#[test]
-fn a_failed_build_shows_its_log_and_what_is_missing() {
-    // The C extension with its header hidden: a missing header, named as such.
-    let Some(project) = project(
-        "a_failed_build_shows_its_log",
-        &[("zlibext", "zlibext", "1.0")],
-        false,
-        "[build.packages.zlibext]\nenv = { CFLAGS = \"-include pyfod_absent/absent.h\" }\n",
-    ) else {
-        return;
-    };
-    let store = project.dir.join("store");
-    let (fetch, env) = project.fetch(&store);
-    let output = project.build_sdist(&store, &fetch, &env, &project.dir.join("w.manifest"), &[]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("building zlibext 1.0 failed in build_wheel"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("the header `pyfod_absent/absent.h` is missing"),
-        "{stderr}"
-    );
-    let log = store.join("logs/zlibext-1.0.log");
-    assert!(stderr.contains(&log.display().to_string()), "{stderr}");
-    assert!(fs::read_to_string(&log).unwrap().contains("fatal error"));
+    assert_eq!(code, Some(0), "{stderr}");
 }
 
 /// `pyfod build` with sources: the build lock realised on the way, every stage
