@@ -20,6 +20,7 @@ pub mod interpreter;
 pub mod lock_build;
 pub mod overlay;
 pub mod package_build;
+pub mod progress;
 pub mod repack;
 pub mod requirements;
 pub mod unpack;

@@ -52,6 +52,7 @@ pub fn run(
     let bare = Available::new(Vec::new(), &fetch.target.markers)?;
     let system_libraries = crate::system_library_versions(config)?;
     let passed = config.passed_env(std::env::vars());
+    let progress = crate::progress::Progress::new(options.quiet);
     let mut available = BTreeMap::new();
     for env in envs.all() {
         available.insert(
@@ -77,7 +78,7 @@ pub fn run(
             system_libraries: &system_libraries,
             passed: &passed,
             check: options.check,
-            quiet: options.quiet,
+            progress: &progress,
         }
     };
 
@@ -174,7 +175,7 @@ struct Context<'a> {
     /// The caller's variables `pass-env` lets through.
     passed: &'a BTreeMap<String, String>,
     check: bool,
-    quiet: bool,
+    progress: &'a crate::progress::Progress,
 }
 
 /// What the store keeps of one build.
@@ -311,6 +312,7 @@ impl Context<'_> {
             ));
         }
 
+        let spinner = self.progress.building(&package.name, &version);
         let first = self.build_once(
             package,
             &version,
@@ -372,6 +374,7 @@ impl Context<'_> {
             &serde_json::to_vec(&record).expect("serialisable"),
             None,
         )?;
+        spinner.finish_and_clear();
         self.report(&package.name, &version, false, started);
         Ok(Outcome::Done(
             Box::new(entry(wheel, log)),
@@ -695,14 +698,12 @@ impl Context<'_> {
     }
 
     fn report(&self, name: &str, version: &str, cached: bool, started: Instant) {
-        if self.quiet {
-            return;
-        }
         if cached {
-            eprintln!("  {name} {version}: cached");
+            self.progress.line(&format!("  {name} {version}: cached"));
         } else {
             let took = started.elapsed().as_secs_f64();
-            eprintln!("  {name} {version}: built ({took:.1} s)");
+            self.progress
+                .line(&format!("  {name} {version}: built ({took:.1} s)"));
         }
     }
 }
