@@ -75,6 +75,16 @@ pub fn render_error(program: &str, error: &anyhow::Error) -> String {
     for cause in error.chain().skip(1) {
         out.push_str(&format!("\n  caused by: {cause}"));
     }
+    let full = error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::StorageFull)
+    });
+    if full {
+        out.push_str(
+            "\n  hint: the file system is full; free some space, or give --store (or $PYFOD_STORE) a disk with room. The store is left consistent: run the command again.",
+        );
+    }
     out
 }
 

@@ -513,3 +513,64 @@ fn the_seed_preset_in_pyfod_toml_is_the_seed_flags() {
     let cfg = fs::read_to_string(tmp.path().join("preset/pyvenv.cfg")).unwrap();
     assert!(cfg.contains("uv = 0.13.9"), "{cfg}");
 }
+
+/// A full disk under the store: a clear error; with room again, the same store
+/// finishes the build, to the hash of a clean one.
+#[test]
+fn a_full_disk_is_a_clear_error_and_the_store_survives() {
+    let tmp = tempfile::tempdir().unwrap();
+    let disk = tmp.path().join("disk");
+    fs::create_dir(&disk).unwrap();
+    let mount = |options: &str| {
+        std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(&disk)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !mount("size=150k") {
+        // Mounting needs privileges a container may not grant; nothing to test then.
+        eprintln!("\n!!! SKIPPED a_full_disk_is_a_clear_error: cannot mount a tmpfs here\n");
+        return;
+    }
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/uv.lock");
+    let build = |store: &Path| {
+        pyfod()
+            .args([
+                "build",
+                "--python",
+                "python3",
+                "--prefix",
+                "/opt/hello",
+                "--force",
+                "--lock",
+            ])
+            .arg(&lock)
+            .arg("--out")
+            .arg(tmp.path().join("out"))
+            .arg("--store")
+            .arg(store)
+            .output()
+            .unwrap()
+    };
+    let store = disk.join("store");
+    let full = build(&store);
+    let remount = std::process::Command::new("mount")
+        .args(["-o", "remount,size=64m"])
+        .arg(&disk)
+        .status();
+    let after = build(&store);
+    let clean = build(&tmp.path().join("clean-store"));
+    let _ = std::process::Command::new("umount").arg(&disk).status();
+    assert_eq!(full.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&full.stderr);
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(stderr.contains("hint: the file system is full"), "{stderr}");
+    assert!(remount.is_ok_and(|s| s.success()));
+    assert!(
+        after.status.success(),
+        "{}",
+        String::from_utf8_lossy(&after.stderr)
+    );
+    assert_eq!(after.stdout, clean.stdout);
+}
