@@ -7,7 +7,8 @@
 //! resolves), composes the environment and compiler flags ([`environment`]), calls
 //! the backend through its own hook runner ([`hooks`]), and re-packs the wheel
 //! canonically ([`repack`]). Each build is cached in the store by the digests of
-//! its source, build environment, settings and interpreter ([`package_build`]).
+//! its source, build environment, settings and interpreter ([`package_build`]);
+//! [`waves`] orders the builds.
 
 pub mod build_system;
 pub mod check;
@@ -24,6 +25,7 @@ pub mod progress;
 pub mod repack;
 pub mod requirements;
 pub mod unpack;
+pub mod waves;
 
 use std::path::{Path, PathBuf};
 
@@ -249,7 +251,7 @@ impl BuildError {
     }
 }
 
-pub use package_build::{Report, run};
+pub use waves::{Report, run};
 
 /// The versions of the `[build] system-libraries`, by `pkg-config --modversion`,
 /// with `[build.env]`'s `PKG_CONFIG_PATH` in front; sorted by module.

@@ -1,0 +1,144 @@
+//! Building every source of a fetch manifest in waves: a package whose build
+//! needs another package of the lock waits until that one is built; the builds of
+//! a wave run in parallel ([`crate::package_build`] does each).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use pyfod_manifest::{
+    Artifact, FetchManifest, FetchedPackage, WheelEntry, WheelOrigin, WheelsManifest,
+};
+use pyfod_store::Store;
+use rayon::prelude::*;
+
+use crate::package_build::{Context, Outcome};
+use crate::requirements::Available;
+use crate::{BuildConfig, BuildEnv, BuildEnvs, BuildError, BuildInterpreter, Options};
+
+/// What happened to one source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub name: String,
+    pub version: String,
+    pub cached: bool,
+    pub seconds: f64,
+}
+
+/// Builds every sdist and source tree `fetch` names; passes its wheels through.
+pub fn run(
+    fetch: &FetchManifest,
+    envs: &BuildEnvs,
+    options: &Options,
+    config: &BuildConfig,
+    store: &Store,
+) -> Result<(WheelsManifest, Vec<Report>), BuildError> {
+    // Every build environment runs on the one base interpreter; ask it once.
+    let command = match envs.any() {
+        Some(env) => env.python(),
+        None => PathBuf::from(options.python.as_deref().unwrap_or("python3")),
+    };
+    let interpreter = BuildInterpreter::probe(&command)?;
+    let bare = Available::new(Vec::new(), &fetch.target.markers)?;
+    let system_libraries = crate::system_library_versions(config)?;
+    let passed = config.passed_env(std::env::vars());
+    let progress = crate::progress::Progress::new(options.quiet);
+    let mut available = BTreeMap::new();
+    for env in envs.all() {
+        available.insert(
+            env.digest,
+            Available::new(env.packages.clone(), &fetch.target.markers)?,
+        );
+    }
+    let locked: BTreeMap<String, &FetchedPackage> = fetch
+        .packages
+        .iter()
+        .map(|p| (pyfod_manifest::normalise_name(&p.name), p))
+        .collect();
+    let context_for = |package: &FetchedPackage| {
+        let build_env = envs.for_package(&package.name);
+        Context {
+            store,
+            config,
+            interpreter: &interpreter,
+            python: build_env.map_or_else(|| interpreter.base.clone(), BuildEnv::python),
+            build_env,
+            available: build_env.map_or(&bare, |e| &available[&e.digest]),
+            locked: &locked,
+            system_libraries: &system_libraries,
+            passed: &passed,
+            check: options.check,
+            progress: &progress,
+        }
+    };
+
+    let mut wheels: BTreeMap<String, WheelEntry> = BTreeMap::new();
+    let mut pending: Vec<&FetchedPackage> = Vec::new();
+    for package in &fetch.packages {
+        match &package.artifact {
+            Artifact::Wheel(file) => {
+                wheels.insert(
+                    pyfod_manifest::normalise_name(&package.name),
+                    WheelEntry {
+                        name: package.name.clone(),
+                        version: package.version.clone().unwrap_or_default(),
+                        source: package.source.clone(),
+                        wheel: file.clone(),
+                        origin: WheelOrigin::Downloaded,
+                    },
+                );
+            }
+            Artifact::Sdist(_) | Artifact::Tree { .. } => pending.push(package),
+        }
+    }
+
+    let jobs = options
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .thread_name(|i| format!("build-{i}"))
+        .build()
+        .map_err(|e| {
+            BuildError::io(
+                "start",
+                Path::new("build threads"),
+                std::io::Error::other(e),
+            )
+        })?;
+    let mut reports = Vec::new();
+    while !pending.is_empty() {
+        let outcomes: Vec<Result<Outcome, BuildError>> = pool.install(|| {
+            pending
+                .par_iter()
+                .map(|package| context_for(package).build(package, &wheels))
+                .collect()
+        });
+        let mut waiting = Vec::new();
+        let before = pending.len();
+        for (package, outcome) in pending.iter().zip(outcomes) {
+            match outcome? {
+                Outcome::Done(entry, report) => {
+                    wheels.insert(pyfod_manifest::normalise_name(&package.name), *entry);
+                    reports.push(report);
+                }
+                Outcome::Waiting => waiting.push(*package),
+            }
+        }
+        if waiting.len() == before {
+            return Err(BuildError::Cycle {
+                packages: waiting.iter().map(|p| p.name.clone()).collect(),
+            });
+        }
+        pending = waiting;
+    }
+    let mut wheels: Vec<WheelEntry> = wheels.into_values().collect();
+    wheels.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
+    Ok((
+        WheelsManifest {
+            target: fetch.target.clone(),
+            wheels,
+        },
+        reports,
+    ))
+}
