@@ -71,6 +71,11 @@ pub struct BuildCommand {
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
 
+    /// Build each sdist twice and fail (exit 104) if the wheels differ (see
+    /// `pyfod build-sdist --check`)
+    #[arg(long)]
+    pub check: bool,
+
     /// Also write every stage's manifest into DIR (fetch.manifest, wheels.manifest,
     /// install.manifest, scrub.manifest), for `pyfod manifest show` and `pyfod diff`
     #[arg(long, value_name = "DIR")]
@@ -148,16 +153,31 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
     let system_libraries = pyfod_build_sdist::system_library_versions(&build_config)?;
     let build_options = pyfod_build_sdist::Options {
         jobs: command.jobs,
+        check: command.check,
         ..Default::default()
     };
-    let (wheels_bytes, wheels) = chain.build_sdist(
+    let built = chain.build_sdist(
         &fetch_bytes,
         &fetched,
         &build_envs,
         &build_config,
         &system_libraries,
         &build_options,
-    )?;
+    );
+    let (wheels_bytes, wheels) = match built {
+        Err(error)
+            if error.chain().any(|cause| {
+                matches!(
+                    cause.downcast_ref::<pyfod_build_sdist::BuildError>(),
+                    Some(pyfod_build_sdist::BuildError::NotReproducible { .. })
+                )
+            }) =>
+        {
+            eprintln!("{}", pyfod_cli::render_error("pyfod", &error));
+            return Ok(ExitCode::from(pyfod_cli::EXIT_CHECK_MISMATCH));
+        }
+        other => other?,
+    };
 
     // install: the venv, at the prefix it will live at.
     let install_config = match &config_path {

@@ -160,6 +160,8 @@ impl Chain<'_> {
                 format!("{config:?}").as_bytes(),
                 passed.join("\n").as_bytes(),
                 format!("{system_libraries:?}").as_bytes(),
+                // A --check run builds again, whatever the store has.
+                format!("check={}", options.check).as_bytes(),
                 self.python.as_bytes(),
             ]),
         );

@@ -605,3 +605,42 @@ fn a_relative_store_path_builds() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// `pyfod build --check` checks every build, even when the store has the stage,
+/// and exits 104 when two builds differ.
+#[test]
+fn pyfod_build_check_fails_on_a_time_stamping_build() {
+    let Some(project) = project(
+        "pyfod_build_check",
+        &[("stamped", "stamped", "1.0")],
+        false,
+        "",
+    ) else {
+        return;
+    };
+    let store = project.dir.join("store");
+    let lock = project.app.join("uv.lock");
+    let out = project.dir.join("out");
+    let build = |extra: &[&dyn AsRef<std::ffi::OsStr>]| {
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+            &"build",
+            &"--python",
+            &"python3",
+            &"--force",
+            &"--lock",
+            &lock,
+            &"--out",
+            &out,
+        ];
+        args.extend_from_slice(extra);
+        project.pyfod(&store, &args)
+    };
+    assert!(build(&[]).status.success(), "a plain build passes");
+    let checked = build(&[&"--check"]);
+    let stderr = String::from_utf8_lossy(&checked.stderr);
+    assert_eq!(checked.status.code(), Some(104), "{stderr}");
+    assert!(
+        stderr.contains("stamped 1.0 is not reproducible"),
+        "{stderr}"
+    );
+}
