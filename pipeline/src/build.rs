@@ -208,9 +208,12 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
         .then(|| std::path::absolute(&command.lock).ok())
         .flatten()
         .and_then(|lock| lock.parent().map(Path::to_path_buf));
+    // uv names the venv after the project (pyvenv.cfg's `prompt`): with --compat, so
+    // does pyfod.
+    let prompt = compat.as_ref().and_then(|_| project_name(&pyproject));
     let layout = pyfod_install::Layout {
         prefix,
-        prompt: None,
+        prompt,
         compat,
         collisions,
         project_dir,
@@ -377,4 +380,10 @@ fn installed_uv() -> anyhow::Result<pyfod_install::Compat> {
             "preset = \"seed\" writes uv's install metadata, but no uv is on PATH to take its version from; set [install] compat = \"uv=VERSION\" (the uv the seed FOD uses) or pass --compat",
         )?;
     Ok(pyfod_install::Compat::Uv(version))
+}
+
+/// `[project] name` of a pyproject.toml's bytes.
+fn project_name(pyproject: &[u8]) -> Option<String> {
+    let table: toml::Table = std::str::from_utf8(pyproject).ok()?.parse().ok()?;
+    Some(table.get("project")?.get("name")?.as_str()?.to_owned())
 }
