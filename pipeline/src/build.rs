@@ -14,7 +14,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use pyfod_cli::{EXIT_HASH_MISMATCH, GlobalArgs};
 use pyfod_digest::{HashFormat, Sha256};
-use pyfod_manifest::{Artifact, InputRecord, InstallManifest, Manifest};
+use pyfod_manifest::{
+    Artifact, FetchManifest, InputRecord, InstallManifest, Manifest, WheelsManifest,
+};
 
 use crate::chain::{Chain, Steps, digest};
 use crate::history::{self, History};
@@ -35,8 +37,13 @@ pub struct BuildCommand {
     pub python: Option<String>,
 
     /// Where the result goes: a new or empty directory
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "to",
+        conflicts_with = "to"
+    )]
+    pub out: Option<PathBuf>,
 
     /// Replace a non-empty --out
     #[arg(long)]
@@ -80,20 +87,111 @@ pub struct BuildCommand {
     /// install.manifest, scrub.manifest), for `pyfod manifest show` and `pyfod diff`
     #[arg(long, value_name = "DIR")]
     pub manifests: Option<PathBuf>,
+
+    /// Start at this stage, taking its input from the --manifests DIR an earlier
+    /// `--to` run (or any run) wrote
+    #[arg(long, value_enum, value_name = "STAGE", requires = "manifests")]
+    pub from: Option<Step>,
+
+    /// Stop after this stage; its manifest (and the earlier ones) go to --manifests DIR
+    #[arg(long, value_enum, value_name = "STAGE", requires = "manifests")]
+    pub to: Option<Step>,
+}
+
+/// A stage `--from` and `--to` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Step {
+    Fetch,
+    BuildSdist,
+    Install,
+    Scrub,
+}
+
+impl Step {
+    /// The manifest this stage writes into `--manifests`.
+    fn manifest(self) -> &'static str {
+        match self {
+            Step::Fetch => "fetch.manifest",
+            Step::BuildSdist => "wheels.manifest",
+            Step::Install => "install.manifest",
+            Step::Scrub => "scrub.manifest",
+        }
+    }
+}
+
+/// Which stages run: `--from` to `--to`, with the manifests between them kept in
+/// `--manifests`.
+struct Span<'a> {
+    from: Step,
+    to: Option<Step>,
+    dir: Option<&'a Path>,
+}
+
+impl Span<'_> {
+    fn runs(&self, step: Step) -> bool {
+        step >= self.from && self.to.is_none_or(|to| step <= to)
+    }
+
+    /// The manifest `step` wrote in an earlier run, read back from `--manifests`.
+    fn read<T: Manifest>(&self, step: Step) -> anyhow::Result<(Vec<u8>, T)> {
+        let dir = self.dir.context("--from needs --manifests")?;
+        let path = dir.join(step.manifest());
+        let bytes = fs::read(&path).with_context(|| {
+            format!(
+                "cannot read {}; run the stages before --from (e.g. with --to) with the same --manifests",
+                path.display()
+            )
+        })?;
+        let (_, manifest) = T::decode(&bytes)
+            .with_context(|| format!("{} is not a usable manifest", path.display()))?;
+        Ok((bytes, manifest))
+    }
+
+    /// Keeps `step`'s manifest in `--manifests`.
+    fn keep(&self, step: Step, bytes: &[u8]) -> anyhow::Result<()> {
+        if let Some(dir) = self.dir {
+            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let path = dir.join(step.manifest());
+            pyfod_store::write_atomic(&path, bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Whether the run ends after `step`.
+    fn ends_at(&self, step: Step) -> bool {
+        self.to == Some(step)
+    }
 }
 
 pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let store = global.open_store()?;
-    let out = &command.out;
-    if fs::read_dir(out).is_ok_and(|mut d| d.next().is_some()) && !command.force {
+    let span = Span {
+        from: command.from.unwrap_or(Step::Fetch),
+        to: command.to,
+        dir: command.manifests.as_deref(),
+    };
+    if let (Some(from), Some(to)) = (command.from, command.to)
+        && from > to
+    {
+        bail!("--from {from:?} comes after --to {to:?}: nothing would run");
+    }
+    if let Some(out) = &command.out
+        && fs::read_dir(out).is_ok_and(|mut d| d.next().is_some())
+        && !command.force
+    {
         bail!(
             "--out {} is not empty; pass --force to replace it",
             out.display()
         );
     }
-    let prefix = match &command.prefix {
-        Some(prefix) => prefix.clone(),
-        None => std::path::absolute(out)?,
+    let prefix = match (&command.prefix, &command.out) {
+        (Some(prefix), _) => prefix.clone(),
+        (None, Some(out)) => std::path::absolute(out)?,
+        (None, None) if span.runs(Step::Install) => {
+            bail!("--to without --out: give --prefix, where the venv will live")
+        }
+        (None, None) => PathBuf::new(),
     };
     let python = command.python.clone().unwrap_or_else(|| "python3".into());
     // Settings: --config, else pyfod.toml beside the lock, else the pyproject.toml
@@ -134,50 +232,74 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
         .map(|d| d.join("pyproject.toml"))
         .and_then(|p| fs::read(p).ok())
         .unwrap_or_default();
-    let (fetch_bytes, fetched) = chain.fetch("fetch", &command.lock)?;
+    // fetch: needed when it or build-sdist runs.
+    let fetched: Option<(Vec<u8>, FetchManifest)> = if span.runs(Step::Fetch) {
+        let fetched = chain.fetch("fetch", &command.lock)?;
+        span.keep(Step::Fetch, &fetched.0)?;
+        Some(fetched)
+    } else if span.runs(Step::BuildSdist) {
+        Some(span.read(Step::Fetch)?)
+    } else {
+        None
+    };
+    if span.ends_at(Step::Fetch) {
+        return Ok(ExitCode::SUCCESS);
+    }
 
     // build-sdist, with the build environment its build lock makes.
     let build_config = match &config_path {
         Some(path) => pyfod_build_sdist::config::load(path)?,
         None => Default::default(),
     };
-    let has_sources = fetched
-        .packages
-        .iter()
-        .any(|p| !matches!(p.artifact, Artifact::Wheel(_)));
-    let build_envs = if has_sources {
-        chain.build_envs(&build_config, &fetched)?
-    } else {
-        Default::default()
-    };
     let system_libraries = pyfod_build_sdist::system_library_versions(&build_config)?;
-    let build_options = pyfod_build_sdist::Options {
-        jobs: command.jobs,
-        check: command.check,
-        ..Default::default()
+    let built: Option<(Vec<u8>, WheelsManifest)> = if span.runs(Step::BuildSdist) {
+        let (fetch_bytes, fetched) = fetched.as_ref().expect("fetched when build-sdist runs");
+        let has_sources = fetched
+            .packages
+            .iter()
+            .any(|p| !matches!(p.artifact, Artifact::Wheel(_)));
+        let build_envs = if has_sources {
+            chain.build_envs(&build_config, fetched)?
+        } else {
+            Default::default()
+        };
+        let build_options = pyfod_build_sdist::Options {
+            jobs: command.jobs,
+            check: command.check,
+            ..Default::default()
+        };
+        let built = chain.build_sdist(
+            fetch_bytes,
+            fetched,
+            &build_envs,
+            &build_config,
+            &system_libraries,
+            &build_options,
+        );
+        let (wheels_bytes, wheels) = match built {
+            Err(error)
+                if error.chain().any(|cause| {
+                    matches!(
+                        cause.downcast_ref::<pyfod_build_sdist::BuildError>(),
+                        Some(pyfod_build_sdist::BuildError::NotReproducible { .. })
+                    )
+                }) =>
+            {
+                eprintln!("{}", pyfod_cli::render_error("pyfod", &error));
+                return Ok(ExitCode::from(pyfod_cli::EXIT_CHECK_MISMATCH));
+            }
+            other => other?,
+        };
+        span.keep(Step::BuildSdist, &wheels_bytes)?;
+        Some((wheels_bytes, wheels))
+    } else if span.runs(Step::Install) {
+        Some(span.read(Step::BuildSdist)?)
+    } else {
+        None
     };
-    let built = chain.build_sdist(
-        &fetch_bytes,
-        &fetched,
-        &build_envs,
-        &build_config,
-        &system_libraries,
-        &build_options,
-    );
-    let (wheels_bytes, wheels) = match built {
-        Err(error)
-            if error.chain().any(|cause| {
-                matches!(
-                    cause.downcast_ref::<pyfod_build_sdist::BuildError>(),
-                    Some(pyfod_build_sdist::BuildError::NotReproducible { .. })
-                )
-            }) =>
-        {
-            eprintln!("{}", pyfod_cli::render_error("pyfod", &error));
-            return Ok(ExitCode::from(pyfod_cli::EXIT_CHECK_MISMATCH));
-        }
-        other => other?,
-    };
+    if span.ends_at(Step::BuildSdist) {
+        return Ok(ExitCode::SUCCESS);
+    }
 
     // install: the venv, at the prefix it will live at.
     let install_config = match &config_path {
@@ -218,13 +340,24 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
         collisions,
         project_dir,
     };
-    let install_bytes = chain.install(
-        "install",
-        &pyfod_install::wheels_of_wheels(&wheels, store.root()),
-        &Sha256::of(&wheels_bytes),
-        &layout,
-    )?;
-    let (_, installed) = InstallManifest::decode(&install_bytes)?;
+    let installed: (Vec<u8>, InstallManifest) = if span.runs(Step::Install) {
+        let (wheels_bytes, wheels) = built.as_ref().expect("wheels when install runs");
+        let install_bytes = chain.install(
+            "install",
+            &pyfod_install::wheels_of_wheels(wheels, store.root()),
+            &Sha256::of(wheels_bytes),
+            &layout,
+        )?;
+        span.keep(Step::Install, &install_bytes)?;
+        let (_, installed) = InstallManifest::decode(&install_bytes)?;
+        (install_bytes, installed)
+    } else {
+        span.read(Step::Install)?
+    };
+    if span.ends_at(Step::Install) {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (install_bytes, installed) = installed;
 
     // scrub: the rules from the command line, then [scrub], then the preset.
     let mut scrub = pyfod_scrub::Options {
@@ -244,20 +377,15 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
         });
     }
     let (scrub_bytes, scrubbed) = chain.scrub(&install_bytes, &installed, &scrub)?;
-    let mut step = chain.steps;
-    if let Some(dir) = &command.manifests {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        for (name, bytes) in [
-            ("fetch.manifest", &fetch_bytes),
-            ("wheels.manifest", &wheels_bytes),
-            ("install.manifest", &install_bytes),
-            ("scrub.manifest", &scrub_bytes),
-        ] {
-            let path = dir.join(name);
-            pyfod_store::write_atomic(&path, bytes)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
+    span.keep(Step::Scrub, &scrub_bytes)?;
+    if span.ends_at(Step::Scrub) {
+        return Ok(ExitCode::SUCCESS);
     }
+    let mut step = chain.steps;
+    let out = command
+        .out
+        .as_ref()
+        .context("--out is required unless --to stops before the result")?;
     // hash: taken when the scrubbed tree was published.
     let tree = scrubbed
         .tree

@@ -574,3 +574,102 @@ fn a_full_disk_is_a_clear_error_and_the_store_survives() {
     );
     assert_eq!(after.stdout, clean.stdout);
 }
+
+/// `--to` stops after a stage with its manifests kept; `--from` starts there, on
+/// another day or machine, to the hash a whole run gives.
+#[test]
+fn a_run_split_by_to_and_from_gives_the_whole_runs_hash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/uv.lock");
+    let manifests = tmp.path().join("manifests");
+    let run = |store: &str, args: &[&str]| {
+        pyfod()
+            .args([
+                "build",
+                "--python",
+                "python3",
+                "--prefix",
+                "/opt/hello",
+                "--lock",
+            ])
+            .arg(&lock)
+            .arg("--store")
+            .arg(tmp.path().join(store))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let whole = run(
+        "whole",
+        &["--out", tmp.path().join("whole-out").to_str().unwrap()],
+    );
+    assert!(
+        whole.status.success(),
+        "{}",
+        String::from_utf8_lossy(&whole.stderr)
+    );
+
+    let first = run(
+        "split",
+        &[
+            "--to",
+            "build-sdist",
+            "--manifests",
+            manifests.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(first.stdout.is_empty(), "no hash before the end");
+    assert!(manifests.join("wheels.manifest").is_file());
+    assert!(!manifests.join("install.manifest").exists());
+
+    let rest = run(
+        "split",
+        &[
+            "--from",
+            "install",
+            "--manifests",
+            manifests.to_str().unwrap(),
+            "--out",
+            tmp.path().join("split-out").to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&rest.stderr);
+    assert!(rest.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("fetch:") && !stderr.contains("build-sdist:"),
+        "{stderr}"
+    );
+    assert_eq!(rest.stdout, whole.stdout);
+
+    let backwards = run(
+        "split",
+        &[
+            "--from",
+            "scrub",
+            "--to",
+            "install",
+            "--manifests",
+            manifests.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(backwards.status.code(), Some(1));
+    let missing = run(
+        "fresh",
+        &[
+            "--from",
+            "scrub",
+            "--manifests",
+            tmp.path().join("none").to_str().unwrap(),
+            "--out",
+            tmp.path().join("x").to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("install.manifest"), "{stderr}");
+    assert!(stderr.contains("--to"), "{stderr}");
+}
