@@ -12,6 +12,27 @@ fn pyfod() -> Command {
     command
 }
 
+/// `pyfod build` of the bundled example, for the prefix `/opt/hello`, on `store`:
+/// add `--out` and whatever else the test needs.
+fn build_hello(store: &Path) -> std::process::Command {
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/uv.lock");
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("pyfod"));
+    command
+        .env_remove("RUST_LOG")
+        .args([
+            "build",
+            "--python",
+            "python3",
+            "--prefix",
+            "/opt/hello",
+            "--lock",
+        ])
+        .arg(lock)
+        .arg("--store")
+        .arg(store);
+    command
+}
+
 fn tree(root: &Path, data: &[u8]) {
     fs::create_dir_all(root.join("lib/site-packages")).unwrap();
     fs::write(root.join("lib/site-packages/mod.py"), data).unwrap();
@@ -293,25 +314,13 @@ fn build_runs_every_stage_on_the_bundled_example() {
 #[test]
 fn a_build_killed_at_any_point_is_finished_by_the_next() {
     let tmp = tempfile::tempdir().unwrap();
-    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/uv.lock");
     let store = tmp.path().join("store");
     let command = |out: &str, store: &Path| {
-        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("pyfod"));
+        let mut command = build_hello(store);
         command
-            .args([
-                "build",
-                "--python",
-                "python3",
-                "--prefix",
-                "/opt/hello",
-                "--force",
-                "--lock",
-            ])
-            .arg(&lock)
+            .arg("--force")
             .arg("--out")
-            .arg(tmp.path().join(out))
-            .arg("--store")
-            .arg(store);
+            .arg(tmp.path().join(out));
         command
     };
     let clean = command("clean", &tmp.path().join("clean-store"))
@@ -342,23 +351,11 @@ fn a_build_killed_at_any_point_is_finished_by_the_next() {
 #[test]
 fn two_builds_at_once_on_one_store_agree() {
     let tmp = tempfile::tempdir().unwrap();
-    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/uv.lock");
     let store = tmp.path().join("store");
     let spawn = |out: &str| {
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("pyfod"))
-            .args([
-                "build",
-                "--python",
-                "python3",
-                "--prefix",
-                "/opt/hello",
-                "--lock",
-            ])
-            .arg(&lock)
+        build_hello(&store)
             .arg("--out")
             .arg(tmp.path().join(out))
-            .arg("--store")
-            .arg(&store)
             .output()
             .unwrap()
     };
@@ -533,23 +530,11 @@ fn a_full_disk_is_a_clear_error_and_the_store_survives() {
         eprintln!("\n!!! SKIPPED a_full_disk_is_a_clear_error: cannot mount a tmpfs here\n");
         return;
     }
-    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/uv.lock");
     let build = |store: &Path| {
-        pyfod()
-            .args([
-                "build",
-                "--python",
-                "python3",
-                "--prefix",
-                "/opt/hello",
-                "--force",
-                "--lock",
-            ])
-            .arg(&lock)
+        build_hello(store)
+            .arg("--force")
             .arg("--out")
             .arg(tmp.path().join("out"))
-            .arg("--store")
-            .arg(store)
             .output()
             .unwrap()
     };
@@ -580,21 +565,9 @@ fn a_full_disk_is_a_clear_error_and_the_store_survives() {
 #[test]
 fn a_run_split_by_to_and_from_gives_the_whole_runs_hash() {
     let tmp = tempfile::tempdir().unwrap();
-    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/uv.lock");
     let manifests = tmp.path().join("manifests");
     let run = |store: &str, args: &[&str]| {
-        pyfod()
-            .args([
-                "build",
-                "--python",
-                "python3",
-                "--prefix",
-                "/opt/hello",
-                "--lock",
-            ])
-            .arg(&lock)
-            .arg("--store")
-            .arg(tmp.path().join(store))
+        build_hello(&tmp.path().join(store))
             .args(args)
             .output()
             .unwrap()
