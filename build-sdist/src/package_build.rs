@@ -485,7 +485,7 @@ impl Context<'_> {
                     package: package.name.clone(),
                     filename,
                     detail: format!(
-                        "the lock pins {locked}: the source is not the version the lock says"
+                        "the lock pins {locked}: the source is not what the lock says; run `uv lock` again so that they agree"
                     ),
                 });
             }
