@@ -27,14 +27,18 @@ pub fn build_requirements(
         .collect();
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for package in &fetch.packages {
-        let work = store.temp_entry()?;
+        // Held until the sdist's pyproject.toml is read; wheels need none.
+        let work;
         let source = match &package.artifact {
             Artifact::Wheel(_) => continue,
-            Artifact::Sdist(file) => crate::unpack::unpack_sdist(
-                &store.blob_path(&file.sha256),
-                &file.filename,
-                work.path(),
-            )?,
+            Artifact::Sdist(file) => {
+                work = store.temp_entry()?;
+                crate::unpack::unpack_sdist(
+                    &store.blob_path(&file.sha256),
+                    &file.filename,
+                    work.path(),
+                )?
+            }
             Artifact::Tree {
                 tree, subdirectory, ..
             } => {
@@ -226,7 +230,17 @@ fn lock_one(
         .args(uv_args)
         .current_dir(dir)
         .output()
-        .map_err(|e| BuildError::io("run uv in", dir, e))?;
+        .map_err(|e| {
+            let e = if e.kind() == std::io::ErrorKind::NotFound {
+                std::io::Error::new(
+                    e.kind(),
+                    "uv is not on PATH: pyfod lock-build asks uv to resolve; install it (pip install uv)",
+                )
+            } else {
+                e
+            };
+            BuildError::io("run `uv lock` in", dir, e)
+        })?;
     if output.status.success() {
         return Ok(Ok(dir.join("uv.lock")));
     }

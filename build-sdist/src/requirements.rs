@@ -130,27 +130,24 @@ impl Available {
             })
         }
     }
-
-    /// The requirements (PEP 508 strings) that apply to the target and are not met.
-    pub fn unmet(&self, package: &str, requirements: &[String]) -> Result<Vec<Unmet>, BuildError> {
-        Ok(self
-            .applicable(package, requirements)?
-            .iter()
-            .filter_map(|wanted| self.meets(wanted).err())
-            .collect())
-    }
-
-    /// The version of `name` this environment has.
-    pub fn version(&self, name: &str) -> Option<String> {
-        self.packages
-            .get(&pyfod_manifest::normalise_name(name))
-            .map(ToString::to_string)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The requirements that apply to the target and are not met.
+    fn unmet(
+        available: &Available,
+        package: &str,
+        requirements: &[String],
+    ) -> Result<Vec<Unmet>, BuildError> {
+        Ok(available
+            .applicable(package, requirements)?
+            .iter()
+            .filter_map(|wanted| available.meets(wanted).err())
+            .collect())
+    }
 
     fn available() -> Available {
         let markers = [
@@ -182,7 +179,7 @@ mod tests {
             "CYTHON>=3.0",
         ]
         .map(String::from);
-        let unmet = available().unmet("p", &requirements).unwrap();
+        let unmet = unmet(&available(), "p", &requirements).unwrap();
         assert_eq!(
             unmet,
             [
@@ -200,9 +197,7 @@ mod tests {
 
     #[test]
     fn a_bad_requirement_names_the_package() {
-        let error = available()
-            .unmet("lxml", &["setuptools >>> 1".into()])
-            .unwrap_err();
+        let error = unmet(&available(), "lxml", &["setuptools >>> 1".into()]).unwrap_err();
         assert!(error.to_string().contains("lxml"), "{error}");
     }
 }
