@@ -6,10 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use pyfod_cli::{EXIT_CHECK_MISMATCH, GlobalArgs};
-use pyfod_digest::Sha256;
 use pyfod_manifest::{FetchManifest, Manifest};
 
-use crate::{BuildConfig, BuildEnv, BuildEnvs, BuildError, Options};
+use crate::{BuildConfig, BuildEnv, BuildEnvs, BuildError, Settings, SourcesInput};
 
 /// `NAME=FILE`
 fn package_file(text: &str) -> Result<(String, PathBuf), String> {
@@ -46,22 +45,42 @@ pub struct Command {
     pub manifest: Option<PathBuf>,
 
     #[command(flatten)]
-    pub options: Options,
+    pub args: Args,
+}
+
+/// The build-sdist stage's flags, shared by `pyfod build-sdist`,
+/// `pyfod-build-sdist` and `pyfod build`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Args {
+    /// Builds to run at once [default: the number of cores]
+    #[arg(long, short = 'j', value_name = "N", value_parser = pyfod_cli::parse_jobs)]
+    pub jobs: Option<usize>,
+
+    /// Build each source twice, in different directories at different times, and
+    /// fail (exit 104) naming the member and offset where the wheels differ
+    #[arg(long)]
+    pub check: bool,
+
+    /// The interpreter builds run on [default: python3]
+    #[arg(long, value_name = "PYTHON")]
+    pub python: Option<String>,
+
+    /// Take [build] settings (flags, environment, config-settings) from this pyfod.toml
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let store = global.open_store()?;
     let bytes = fs::read(&command.input)
         .with_context(|| format!("cannot read {}", command.input.display()))?;
-    let (_, fetch) = FetchManifest::decode(&bytes)
-        .with_context(|| format!("{} is not a fetch manifest", command.input.display()))?;
-    let config = match &command.options.config {
+    let config = match &command.args.config {
         Some(path) => crate::config::load(path)?,
         None => BuildConfig::default(),
     };
     let load = |path: &PathBuf, lock: Option<&std::path::Path>| -> anyhow::Result<BuildEnv> {
         let env = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        BuildEnv::from_manifest(&env, store.root(), lock.map(PathBuf::from))
+        BuildEnv::from_manifest(&env, &store, lock.map(PathBuf::from))
             .with_context(|| format!("cannot use {}", path.display()))
     };
     let mut envs = BuildEnvs::default();
@@ -70,13 +89,20 @@ pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCod
     }
     for (name, path) in &command.build_env_for {
         envs.packages.insert(
-            pyfod_manifest::normalise_name(name),
+            pyfod_python::normalise_name(name),
             load(path, config.lock_for(name))?,
         );
     }
-    let mut options = command.options.clone();
-    options.quiet |= global.quiet;
-    let (manifest, reports) = match crate::run(&fetch, &envs, &options, &config, &store) {
+    let python = command.args.python.as_deref().unwrap_or("python3");
+    let mut settings = Settings::resolve(config, pyfod_python::Interpreter::probe(python)?)?;
+    settings.check = command.args.check;
+    settings.quiet = global.quiet;
+    if let Some(jobs) = command.args.jobs {
+        settings.jobs = jobs;
+    }
+    let input = SourcesInput::new(bytes, envs)
+        .with_context(|| format!("{} is not a fetch manifest", command.input.display()))?;
+    let output = match crate::run(&input, &settings, &store) {
         Err(error @ BuildError::NotReproducible { .. }) => {
             eprintln!(
                 "{}",
@@ -87,16 +113,24 @@ pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCod
         other => other.context("cannot build the sources")?,
     };
     if let Some(path) = &command.manifest {
-        pyfod_store::write_atomic(path, &manifest.encode(Some(Sha256::of(&bytes))))
+        pyfod_store::write_atomic(path, &output.bytes)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    if !options.quiet {
-        let built = reports.iter().filter(|r| !r.cached).count();
+    if !global.quiet {
+        let wheels = &output.manifest.wheels;
+        let sources = wheels
+            .iter()
+            .filter(|w| matches!(w.origin, pyfod_manifest::WheelOrigin::Built { .. }))
+            .count();
+        let summary = match output.origin {
+            // Every build was found: no line above says so.
+            pyfod_store::Origin::Cached => format!("0 built, {sources} cached"),
+            pyfod_store::Origin::Ran => format!("{sources} from source (see above)"),
+        };
         eprintln!(
-            "{} wheels: {built} built, {} cached, {} downloaded",
-            manifest.wheels.len(),
-            reports.len() - built,
-            manifest.wheels.len() - reports.len(),
+            "{} wheels: {summary}, {} downloaded",
+            wheels.len(),
+            wheels.len() - sources
         );
     }
     Ok(ExitCode::SUCCESS)

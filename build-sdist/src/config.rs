@@ -4,17 +4,19 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// `SOURCE_DATE_EPOCH` when none is configured: 1980-01-01, the earliest time a zip
 /// entry can carry, so the wheel's timestamps and the build's agree.
 pub const DEFAULT_SOURCE_DATE_EPOCH: u64 = 315_532_800;
 
-/// `[build]` in `pyfod.toml`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// `[build]` in `pyfod.toml`. In cache keys whole, but for the paths of build
+/// locks: what they lock reaches the key as the build environment's digest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct BuildConfig {
     /// The build lock: a uv.lock of build tools, relative to pyfod.toml.
+    #[serde(skip_serializing)]
     pub lock: Option<PathBuf>,
     /// Variables of the caller's environment the builds may see [default: PATH];
     /// `NAME*` passes every variable whose name starts with `NAME`.
@@ -39,11 +41,12 @@ pub struct BuildConfig {
 }
 
 /// `[build.packages.<name>]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PackageConfig {
     /// A build lock of this package's own, when its tools conflict with the
     /// others' (two sdists pinning two setuptools); relative to pyfod.toml.
+    #[serde(skip_serializing)]
     pub lock: Option<PathBuf>,
     /// Appended after `[build.env]` (flags and search paths), or replacing it.
     #[serde(default)]
@@ -55,7 +58,7 @@ pub struct PackageConfig {
 }
 
 /// A `config_settings` value: a string, or a list of strings (PEP 517).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum ConfigValue {
     One(String),
@@ -74,23 +77,30 @@ struct File {
 /// relative to the file's directory. Errors name the file, line and column.
 pub fn load(path: &Path) -> Result<BuildConfig, pyfod_config::TomlError> {
     let file: File = pyfod_config::read_settings(path)?;
-    let mut config = file.build.unwrap_or_default();
     let base = path.parent().unwrap_or(Path::new("."));
-    config.lock = config.lock.map(|lock| base.join(lock));
-    config.packages = config
-        .packages
-        .into_iter()
-        .map(|(name, mut package)| {
-            package.lock = package.lock.map(|lock| base.join(lock));
-            (pyfod_manifest::normalise_name(&name), package)
-        })
-        .collect();
-    Ok(config)
+    Ok(file.build.unwrap_or_default().relative_to(base))
+}
+
+impl BuildConfig {
+    /// The table with its paths made relative to `base`, the directory of the
+    /// file it came from, and its packages' names normalised.
+    pub fn relative_to(mut self, base: &Path) -> BuildConfig {
+        self.lock = self.lock.map(|lock| base.join(lock));
+        self.packages = self
+            .packages
+            .into_iter()
+            .map(|(name, mut package)| {
+                package.lock = package.lock.map(|lock| base.join(lock));
+                (pyfod_python::normalise_name(&name), package)
+            })
+            .collect();
+        self
+    }
 }
 
 impl BuildConfig {
     pub fn package(&self, name: &str) -> Option<&PackageConfig> {
-        self.packages.get(&pyfod_manifest::normalise_name(name))
+        self.packages.get(&pyfod_python::normalise_name(name))
     }
 
     /// The build lock `name` builds with: its own, else `[build] lock`.

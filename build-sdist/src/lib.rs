@@ -17,51 +17,77 @@ pub mod config;
 pub mod environment;
 pub mod failure;
 pub mod hooks;
-pub mod interpreter;
 pub mod lock_build;
 pub mod overlay;
 pub mod package_build;
 pub mod progress;
 pub mod repack;
 pub mod requirements;
+mod stage;
 pub mod unpack;
 pub mod waves;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use command::{Command, LockBuildCommand};
 pub use config::BuildConfig;
-pub use interpreter::BuildInterpreter;
 use pyfod_digest::Sha256;
 use pyfod_manifest::{InstallManifest, Manifest};
+use pyfod_python::Interpreter;
+use serde::Serialize;
+pub use stage::{BuildSdist, SourcesInput, run};
 
-/// Version of what this stage writes; part of its cache keys.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of what this stage writes, and of how it builds; part of its cache keys.
+pub const FORMAT_VERSION: u32 = 2;
 
-/// The build-sdist stage's options, shared by `pyfod build-sdist`,
-/// `pyfod-build-sdist` and `pyfod build`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct Options {
-    /// Builds to run at once [default: the number of cores]
-    #[arg(long, short = 'j', value_name = "N")]
-    pub jobs: Option<usize>,
-
-    /// Build each source twice, in different directories at different times, and
-    /// fail (exit 104) naming the member and offset where the wheels differ
-    #[arg(long)]
+/// The build-sdist stage's settings. Plain data: `pyfod build-sdist`'s flags,
+/// `pyfod.toml`'s `[build]` and `pyfod build` resolve into it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// `[build]`: environment, flags, config-settings, per package.
+    pub config: BuildConfig,
+    /// The caller's variables `pass-env` lets through, by value.
+    pub passed_env: BTreeMap<String, String>,
+    /// `[build] system-libraries` and the versions pkg-config gives them.
+    pub system_libraries: Vec<(String, String)>,
+    /// The interpreter builds run on; in the key by what changes a build.
+    #[serde(serialize_with = "build_identity")]
+    pub interpreter: Interpreter,
+    /// Build every source twice and compare, whatever the store has: not in the key.
+    #[serde(skip)]
     pub check: bool,
-
-    /// The interpreter to build with when no --build-env is given [default: python3]
-    #[arg(long, value_name = "PYTHON")]
-    pub python: Option<String>,
-
-    /// Take [build] settings (flags, environment, config-settings) from this pyfod.toml
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
-    /// Report nothing on stderr but errors.
-    #[arg(skip)]
+    /// Builds at once: not in the key.
+    #[serde(skip)]
+    pub jobs: usize,
+    /// Report nothing on stderr but errors: not in the key.
+    #[serde(skip)]
     pub quiet: bool,
+}
+
+fn build_identity<S: serde::Serializer>(
+    interpreter: &Interpreter,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    interpreter.build_identity().serialize(serializer)
+}
+
+impl Settings {
+    /// The settings `config` gives for builds on `interpreter`, with the values of
+    /// the variables it lets through and of the system libraries it names read now.
+    pub fn resolve(config: BuildConfig, interpreter: Interpreter) -> Result<Settings, BuildError> {
+        let passed_env = config.passed_env(std::env::vars());
+        let system_libraries = system_library_versions(&config)?;
+        Ok(Settings {
+            config,
+            passed_env,
+            system_libraries,
+            interpreter,
+            check: false,
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            quiet: false,
+        })
+    }
 }
 
 /// The venv builds run in, realised from a build lock by fetch and install.
@@ -109,23 +135,23 @@ impl BuildEnv {
         self.root.join("bin/python")
     }
 
-    /// The build environment an install manifest describes: the venv at its prefix
-    /// when it is there, else its tree in the store.
+    /// The build environment an install manifest describes: its tree in the
+    /// store, checked. It must have been installed for where the store keeps it
+    /// (no `--prefix`), or its scripts would name another place.
     pub fn from_manifest(
         bytes: &[u8],
-        store_root: &Path,
+        store: &pyfod_store::Store,
         lock: Option<PathBuf>,
     ) -> Result<BuildEnv, BuildError> {
         let (_, manifest) = InstallManifest::decode(bytes)
             .map_err(|e| BuildError::BuildEnvManifest(e.to_string()))?;
-        let prefix = PathBuf::from(&manifest.prefix);
-        let root = if prefix.is_absolute() && prefix.join("pyvenv.cfg").is_file() {
-            prefix
-        } else {
-            manifest.tree.store_path.under(store_root)
-        };
-        // The hooks run from the source tree: a relative path would not lead here.
-        let root = std::path::absolute(&root).map_err(|e| BuildError::io("resolve", &root, e))?;
+        let root = store.verified_tree(&manifest.tree)?;
+        if Path::new(&manifest.prefix) != root {
+            return Err(BuildError::BuildEnvManifest(format!(
+                "it was installed for {}, not for where the store keeps it; install the build lock without --prefix",
+                manifest.prefix
+            )));
+        }
         Ok(BuildEnv {
             root,
             digest: Sha256::of(bytes),
@@ -154,12 +180,12 @@ pub enum BuildError {
     Toml(#[from] pyfod_config::TomlError),
     #[error("the build environment's manifest is not usable: {0}")]
     BuildEnvManifest(String),
+    #[error("the fetch manifest is not usable: {0}")]
+    FetchManifest(String),
     #[error("the target in the fetch manifest is not usable: {0}")]
     Target(String),
-    #[error(
-        "cannot ask the interpreter `{python}` about itself: {detail}; pass --python, or a --build-env made for a working CPython"
-    )]
-    Interpreter { python: String, detail: String },
+    #[error(transparent)]
+    Interpreter(#[from] pyfod_python::InterpreterError),
     #[error("the sdist {sdist} cannot be unpacked: {detail}")]
     BadSdist { sdist: String, detail: String },
     #[error("{wheel} cannot be used: {detail}")]
@@ -251,7 +277,7 @@ impl BuildError {
     }
 }
 
-pub use waves::{Report, run};
+pub use waves::Report;
 
 /// The versions of the `[build] system-libraries`, by `pkg-config --modversion`,
 /// with `[build.env]`'s `PKG_CONFIG_PATH` in front; sorted by module.

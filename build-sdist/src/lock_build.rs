@@ -23,7 +23,7 @@ pub fn build_requirements(
     let locked: Vec<String> = fetch
         .packages
         .iter()
-        .map(|p| pyfod_manifest::normalise_name(&p.name))
+        .map(|p| pyfod_python::normalise_name(&p.name))
         .collect();
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for package in &fetch.packages {
@@ -34,7 +34,7 @@ pub fn build_requirements(
             Artifact::Sdist(file) => {
                 work = store.temp_entry()?;
                 crate::unpack::unpack_sdist(
-                    &store.blob_path(&file.sha256),
+                    &store.verified_blob(&file.sha256, file.size)?,
                     &file.filename,
                     work.path(),
                 )?
@@ -42,7 +42,7 @@ pub fn build_requirements(
             Artifact::Tree {
                 tree, subdirectory, ..
             } => {
-                let root = tree.store_path.under(store.root());
+                let root = store.verified_tree(tree)?;
                 match subdirectory {
                     Some(sub) => root.join(sub),
                     None => root,
@@ -50,7 +50,7 @@ pub fn build_requirements(
             }
         };
         let requirements = out
-            .entry(pyfod_manifest::normalise_name(&package.name))
+            .entry(pyfod_python::normalise_name(&package.name))
             .or_default();
         for requirement in BuildSystem::read(&source)?.requires {
             if !locked.contains(&requirement_name(&requirement)) {
@@ -66,7 +66,7 @@ fn requirement_name(requirement: &str) -> String {
     let end = requirement
         .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
         .unwrap_or(requirement.len());
-    pyfod_manifest::normalise_name(&requirement[..end])
+    pyfod_python::normalise_name(&requirement[..end])
 }
 
 /// `[manifest] build-constraints` of a uv.lock, as PEP 508 strings.

@@ -8,17 +8,19 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use pep508_rs::pep440_rs::Version;
-use pyfod_digest::{Sha256, Sha256Hasher};
+use pyfod_digest::Sha256;
 use pyfod_manifest::{Artifact, FetchedPackage, StoredFile, WheelEntry, WheelOrigin};
-use pyfod_store::{StageKey, Store};
+use pyfod_python::BuildIdentity;
+use pyfod_store::{EntryName, Needs, Produced, StageKey, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::build_system::BuildSystem;
+use crate::config::ConfigValue;
 use crate::environment::{self, Place};
 use crate::hooks::{self, Answer, Backend};
 use crate::requirements::{Available, Wanted};
 use crate::waves::Report;
-use crate::{BuildConfig, BuildEnv, BuildError, BuildInterpreter, FORMAT_VERSION};
+use crate::{BuildEnv, BuildError, FORMAT_VERSION, Settings};
 
 pub(crate) enum Outcome {
     Done(Box<WheelEntry>, Report),
@@ -28,30 +30,52 @@ pub(crate) enum Outcome {
 
 pub(crate) struct Context<'a> {
     pub(crate) store: &'a Store,
-    pub(crate) config: &'a BuildConfig,
-    pub(crate) interpreter: &'a BuildInterpreter,
+    pub(crate) settings: &'a Settings,
     /// What runs the hooks: the build environment's python, or the base interpreter.
     pub(crate) python: PathBuf,
     pub(crate) build_env: Option<&'a BuildEnv>,
     pub(crate) available: &'a Available,
     /// The main lock's packages, by normalised name.
     pub(crate) locked: &'a BTreeMap<String, &'a FetchedPackage>,
-    /// `[build] system-libraries` and their versions.
-    pub(crate) system_libraries: &'a [(String, String)],
-    /// The caller's variables `pass-env` lets through.
-    pub(crate) passed: &'a BTreeMap<String, String>,
-    pub(crate) check: bool,
     pub(crate) progress: &'a crate::progress::Progress,
 }
 
-/// What the store keeps of one build.
+/// Everything known before a build that decides its wheel: the first half of
+/// its key (the source is the other).
+#[derive(Serialize)]
+struct PackageKey<'a> {
+    subdirectory: Option<&'a str>,
+    /// The build's variables as the compiler sees them (the work area at `/build`).
+    vars: BTreeMap<String, String>,
+    config_settings: Option<&'a BTreeMap<String, ConfigValue>>,
+    interpreter: BuildIdentity,
+    build_env: Option<Sha256>,
+    system_libraries: &'a [(String, String)],
+    /// Packages of the lock its static requirements take, by wheel.
+    overlay: Vec<(&'a str, Sha256)>,
+}
+
+/// Kept under the first key: which packages of the lock the backend asked for
+/// when it was asked (`get_requires_for_build_wheel`), known only after a build.
+/// Their wheels complete the key of the build itself.
+#[derive(Debug, Serialize, Deserialize)]
+struct Discovered {
+    asked: Vec<String>,
+}
+
+/// Kept under the build's full key.
 #[derive(Debug, Serialize, Deserialize)]
 struct CachedBuild {
     wheel: StoredFile,
     log: Sha256,
-    /// Packages of the lock the backend asked for when it was asked (not known
-    /// before the build), with the wheel each was.
-    asked: Vec<(String, Sha256)>,
+}
+
+/// A stored build, or why there is none to use.
+enum Stored {
+    Found(CachedBuild),
+    /// A package the backend asks for is not built yet.
+    Waiting,
+    Missing,
 }
 
 /// One unpacked source, ready to build.
@@ -78,6 +102,15 @@ struct Resolution {
     unmet: Vec<String>,
 }
 
+/// One source to build, as the lock has it.
+struct Source<'a> {
+    package: &'a FetchedPackage,
+    version: String,
+    digest: Sha256,
+    subdirectory: Option<String>,
+    hash_from_lock: bool,
+}
+
 impl Context<'_> {
     pub(crate) fn build(
         &self,
@@ -85,172 +118,217 @@ impl Context<'_> {
         wheels: &BTreeMap<String, WheelEntry>,
     ) -> Result<Outcome, BuildError> {
         let started = Instant::now();
-        let version = package.version.clone().unwrap_or_else(|| "0".to_owned());
-        let (source_digest, subdirectory, hash_from_lock) = match &package.artifact {
-            Artifact::Sdist(file) => (file.sha256, None, file.hash_from_lock),
-            Artifact::Tree {
-                tree, subdirectory, ..
-            } => (tree.nar_sha256, subdirectory.clone(), true),
-            Artifact::Wheel(_) => unreachable!("wheels are passed through"),
-        };
-        let prepared = self.prepare(package, &version)?;
+        let source = Source::of(package);
+        let prepared = self.prepare(package, &source.version)?;
         let system = BuildSystem::read(&prepared.source)?;
         let mut resolution = self.resolve(&package.name, &system.requires, wheels)?;
         if resolution.waiting {
             return Ok(Outcome::Waiting);
         }
         self.refuse_unmet(&package.name, std::mem::take(&mut resolution.unmet))?;
-
-        let settings = self
-            .config
-            .package(&package.name)
-            .map(|p| &p.config_settings);
-        let config_settings = settings
-            .filter(|s| !s.is_empty())
-            .map(|s| serde_json::to_value(s).expect("strings serialise"));
-        let logical = self.vars(&package.name, Path::new(environment::LOGICAL_WORK), true);
-        let mut hasher = Sha256Hasher::new();
-        let mut field = |bytes: &[u8]| {
-            hasher.update(&(bytes.len() as u64).to_le_bytes());
-            hasher.update(bytes);
-        };
-        field(serde_json::to_string(&logical).expect("strings").as_bytes());
-        field(
-            serde_json::to_string(&config_settings)
-                .expect("json")
-                .as_bytes(),
-        );
-        field(self.interpreter.base.as_os_str().as_encoded_bytes());
-        field(self.interpreter.version.as_bytes());
-        field(self.interpreter.cflags.as_bytes());
-        field(
-            self.build_env
-                .map(|e| e.digest.to_hex())
-                .unwrap_or_default()
-                .as_bytes(),
-        );
-        field(subdirectory.as_deref().unwrap_or("").as_bytes());
-        for (module, version) in self.system_libraries {
-            field(module.as_bytes());
-            field(version.as_bytes());
-        }
-        for (name, entry) in &resolution.overlay {
-            field(name.as_bytes());
-            field(entry.wheel.sha256.as_bytes());
-        }
-        let settings_digest = hasher.finish();
-        let key = StageKey::new(
-            "build-wheel",
-            FORMAT_VERSION,
-            &source_digest,
-            &settings_digest,
-        );
+        let key = self.key(&source, &resolution);
+        // One build of a key at a time, across processes.
         let _lock = self.store.lock(&format!("build-{key}"))?;
-        let origin = |log| WheelOrigin::Built {
-            source: source_digest,
-            build_env: self.build_env.map(|e| e.digest),
-            settings: settings_digest,
-            log: Some(log),
-        };
-        let entry = |wheel: StoredFile, log| WheelEntry {
-            name: package.name.clone(),
-            version: package
-                .version
-                .clone()
-                .unwrap_or_else(|| wheel_version(&wheel.filename)),
-            source: package.source.clone(),
-            wheel,
-            origin: origin(log),
-        };
-
-        if !self.check
-            && let Some(cached) = self.cached(&key, wheels)
-        {
-            self.report(&package.name, &version, true, started);
-            return Ok(Outcome::Done(
-                Box::new(entry(cached.wheel, cached.log)),
-                Report {
-                    name: package.name.clone(),
-                    version,
-                    cached: true,
-                    seconds: started.elapsed().as_secs_f64(),
-                },
-            ));
+        if !self.settings.check {
+            match self.stored(&key, wheels) {
+                Stored::Found(cached) => {
+                    self.report(&package.name, &source.version, true, started);
+                    return Ok(self.done(&source, &key, cached, true, started));
+                }
+                Stored::Waiting => return Ok(Outcome::Waiting),
+                Stored::Missing => {}
+            }
         }
-
-        let spinner = self.progress.building(&package.name, &version);
-        let first = self.build_once(
+        let spinner = self.progress.building(&package.name, &source.version);
+        let Some(built) = self.build_once(
             package,
-            &version,
+            &source.version,
             &system,
             &prepared,
             &resolution,
-            config_settings.clone(),
             wheels,
-        )?;
-        let Some(Built {
-            bytes,
-            filename,
-            log,
-            asked,
-        }) = first
+        )?
         else {
             return Ok(Outcome::Waiting);
         };
-        if self.check {
-            // Another directory, another second: what depends on either shows.
-            let again_at = started + Duration::from_millis(1100);
-            std::thread::sleep(again_at.saturating_duration_since(Instant::now()));
-            let prepared = self.prepare(package, &version)?;
-            let second = self.build_once(
-                package,
-                &version,
-                &system,
-                &prepared,
-                &resolution,
-                config_settings,
-                wheels,
-            )?;
-            if let Some(Built { bytes: other, .. }) = second
-                && let Some(difference) = crate::check::first_difference(&bytes, &other)
-            {
-                return Err(BuildError::NotReproducible {
-                    package: package.name.clone(),
-                    version,
-                    member: difference.member,
-                    offset: difference.offset,
-                });
+        if self.settings.check {
+            self.check_again(&source, &system, &resolution, wheels, &built, started)?;
+        }
+        let cached = self.publish(&key, built, source.hash_from_lock)?;
+        spinner.finish_and_clear();
+        self.report(&package.name, &source.version, false, started);
+        Ok(self.done(&source, &key, cached, false, started))
+    }
+
+    /// The build's first key: its source and everything known before it runs.
+    fn key(&self, source: &Source<'_>, resolution: &Resolution) -> StageKey {
+        let config = &self.settings.config;
+        let key = PackageKey {
+            subdirectory: source.subdirectory.as_deref(),
+            vars: self.vars(
+                &source.package.name,
+                Path::new(environment::LOGICAL_WORK),
+                true,
+            ),
+            config_settings: config
+                .package(&source.package.name)
+                .map(|p| &p.config_settings)
+                .filter(|s| !s.is_empty()),
+            interpreter: self.settings.interpreter.build_identity(),
+            build_env: self.build_env.map(|e| e.digest),
+            system_libraries: &self.settings.system_libraries,
+            overlay: resolution
+                .overlay
+                .iter()
+                .map(|(name, entry)| (name.as_str(), entry.wheel.sha256))
+                .collect(),
+        };
+        StageKey::new("build-wheel", FORMAT_VERSION, &source.digest, &key)
+    }
+
+    /// The key of the build itself: the first key and the wheels of what the
+    /// backend asked for.
+    fn full_key(key: &StageKey, asked: &[(String, Sha256)]) -> StageKey {
+        StageKey::new("build-wheel-asked", FORMAT_VERSION, &key.0, asked)
+    }
+
+    /// A stored build of `key`, whose backend's requests are met by `wheels`.
+    fn stored(&self, key: &StageKey, wheels: &BTreeMap<String, WheelEntry>) -> Stored {
+        let Some(record) = self.store.lookup_entry(&EntryName::Stage(*key)) else {
+            return Stored::Missing;
+        };
+        let Ok(discovered) = serde_json::from_slice::<Discovered>(&record.manifest) else {
+            return Stored::Missing;
+        };
+        let mut asked = Vec::new();
+        for name in discovered.asked {
+            match wheels.get(&name) {
+                Some(entry) => asked.push((name, entry.wheel.sha256)),
+                None => return Stored::Waiting,
             }
         }
-        let sha256 = self.store.add_blob_bytes(&bytes)?;
-        let wheel = StoredFile {
-            filename,
-            sha256,
-            size: bytes.len() as u64,
-            url: None,
-            hash_from_lock,
+        self.store
+            .lookup_entry(&EntryName::Stage(Self::full_key(key, &asked)))
+            .and_then(|found| serde_json::from_slice(&found.manifest).ok())
+            .map_or(Stored::Missing, Stored::Found)
+    }
+
+    /// Keeps a build: its wheel and log as blobs, under both its keys.
+    fn publish(
+        &self,
+        key: &StageKey,
+        built: Built,
+        hash_from_lock: bool,
+    ) -> Result<CachedBuild, BuildError> {
+        let sha256 = self.store.add_blob_bytes(&built.bytes)?;
+        let cached = CachedBuild {
+            wheel: StoredFile {
+                filename: built.filename,
+                sha256,
+                size: built.bytes.len() as u64,
+                url: None,
+                hash_from_lock,
+            },
+            log: built.log,
         };
-        let record = CachedBuild {
-            wheel: wheel.clone(),
-            log,
-            asked,
+        let log_size = self.store.intact_blob(&built.log).unwrap_or(0);
+        let record = Produced::manifest(
+            serde_json::to_vec(&cached).expect("serialisable"),
+            Needs {
+                blobs: vec![(sha256, cached.wheel.size), (built.log, log_size)],
+                trees: Vec::new(),
+            },
+        );
+        let full = EntryName::Stage(Self::full_key(key, &built.asked));
+        // What the store has is what counts: a `--check` build of a wheel it
+        // had already keeps the first build's log, and its manifest stays the same.
+        let found = self.store.entry(&full, || Ok::<_, BuildError>(record))?;
+        let cached = serde_json::from_slice(&found.manifest).map_err(|e| {
+            BuildError::io(
+                "read",
+                Path::new(&full.relative()),
+                std::io::Error::other(e),
+            )
+        })?;
+        let discovered = Discovered {
+            asked: built.asked.into_iter().map(|(name, _)| name).collect(),
         };
-        self.store.publish_stage(
-            &key,
-            &serde_json::to_vec(&record).expect("serialisable"),
-            None,
+        let discovered = Produced::manifest(
+            serde_json::to_vec(&discovered).expect("serialisable"),
+            Needs::default(),
+        );
+        self.store
+            .entry(&EntryName::Stage(*key), || Ok::<_, BuildError>(discovered))?;
+        Ok(cached)
+    }
+
+    /// `--check`: the build again, in another directory a second later; any
+    /// difference is an error naming the member and byte.
+    fn check_again(
+        &self,
+        source: &Source<'_>,
+        system: &BuildSystem,
+        resolution: &Resolution,
+        wheels: &BTreeMap<String, WheelEntry>,
+        first: &Built,
+        started: Instant,
+    ) -> Result<(), BuildError> {
+        let again_at = started + Duration::from_millis(1100);
+        std::thread::sleep(again_at.saturating_duration_since(Instant::now()));
+        let prepared = self.prepare(source.package, &source.version)?;
+        let second = self.build_once(
+            source.package,
+            &source.version,
+            system,
+            &prepared,
+            resolution,
+            wheels,
         )?;
-        spinner.finish_and_clear();
-        self.report(&package.name, &version, false, started);
-        Ok(Outcome::Done(
-            Box::new(entry(wheel, log)),
+        if let Some(Built { bytes: other, .. }) = second
+            && let Some(difference) = crate::check::first_difference(&first.bytes, &other)
+        {
+            return Err(BuildError::NotReproducible {
+                package: source.package.name.clone(),
+                version: source.version.clone(),
+                member: difference.member,
+                offset: difference.offset,
+            });
+        }
+        Ok(())
+    }
+
+    fn done(
+        &self,
+        source: &Source<'_>,
+        key: &StageKey,
+        cached: CachedBuild,
+        from_store: bool,
+        started: Instant,
+    ) -> Outcome {
+        let package = source.package;
+        Outcome::Done(
+            Box::new(WheelEntry {
+                name: package.name.clone(),
+                version: package
+                    .version
+                    .clone()
+                    .unwrap_or_else(|| wheel_version(&cached.wheel.filename)),
+                source: package.source.clone(),
+                origin: WheelOrigin::Built {
+                    source: source.digest,
+                    build_env: self.build_env.map(|e| e.digest),
+                    settings: key.0,
+                    log: Some(cached.log),
+                },
+                wheel: cached.wheel,
+            }),
             Report {
                 name: package.name.clone(),
-                version,
-                cached: false,
+                version: source.version.clone(),
+                cached: from_store,
                 seconds: started.elapsed().as_secs_f64(),
             },
-        ))
+        )
     }
 
     /// The source unpacked (or copied) into a new work area, at
@@ -262,13 +340,13 @@ impl Context<'_> {
         fs::create_dir(&root).map_err(|e| BuildError::io("create", &root, e))?;
         let tree = root.join(format!(
             "{}-{version}",
-            pyfod_manifest::normalise_name(&package.name)
+            pyfod_python::normalise_name(&package.name)
         ));
         let source = match &package.artifact {
             Artifact::Sdist(file) => {
                 let unpacked = root.join("unpacked");
                 let top = crate::unpack::unpack_sdist(
-                    &self.store.blob_path(&file.sha256),
+                    &self.store.verified_blob(&file.sha256, file.size)?,
                     &file.filename,
                     &unpacked,
                 )?;
@@ -280,7 +358,7 @@ impl Context<'_> {
                 subdirectory,
                 ..
             } => {
-                let from = stored.store_path.under(self.store.root());
+                let from = self.store.verified_tree(stored)?;
                 pyfod_store::copy_tree(&from, &tree)
                     .map_err(|e| BuildError::io("copy", &from, e))?;
                 match subdirectory {
@@ -306,7 +384,7 @@ impl Context<'_> {
         wheels: &BTreeMap<String, WheelEntry>,
     ) -> Result<Resolution, BuildError> {
         let mut resolution = Resolution::default();
-        let own = pyfod_manifest::normalise_name(package);
+        let own = pyfod_python::normalise_name(package);
         for wanted in self.available.applicable(package, requirements)? {
             if wanted.name == own {
                 continue;
@@ -379,11 +457,11 @@ impl Context<'_> {
             }
         };
         let mut vars = environment::compose(
-            self.config,
+            &self.settings.config,
             package,
-            &self.interpreter.cflags,
+            &self.settings.interpreter.cflags,
             place,
-            self.passed,
+            &self.settings.passed_env,
         );
         vars.insert(
             "PYTHONPATH".to_owned(),
@@ -392,21 +470,8 @@ impl Context<'_> {
         vars
     }
 
-    /// A stored build of `key`, if its wheel is still there and the lock packages
-    /// its backend asked for are the same wheels as now.
-    fn cached(&self, key: &StageKey, wheels: &BTreeMap<String, WheelEntry>) -> Option<CachedBuild> {
-        let entry = self.store.stage(key)?;
-        let cached: CachedBuild = serde_json::from_slice(&fs::read(entry.manifest).ok()?).ok()?;
-        let same = cached
-            .asked
-            .iter()
-            .all(|(name, sha)| wheels.get(name).is_some_and(|w| w.wheel.sha256 == *sha));
-        (same && self.store.has_blob(&cached.wheel.sha256)).then_some(cached)
-    }
-
     /// One build: the hooks called, the wheel re-packed. `None` when the backend
     /// asked for a package of the lock that is not built yet.
-    #[allow(clippy::too_many_arguments)]
     fn build_once(
         &self,
         package: &FetchedPackage,
@@ -414,18 +479,26 @@ impl Context<'_> {
         system: &BuildSystem,
         prepared: &Prepared,
         resolution: &Resolution,
-        config_settings: Option<serde_json::Value>,
         wheels: &BTreeMap<String, WheelEntry>,
     ) -> Result<Option<Built>, BuildError> {
         let work = prepared.work.path();
         let overlay = work.join("overlay");
         for (_, entry) in &resolution.overlay {
             crate::overlay::unpack_wheel(
-                &self.store.blob_path(&entry.wheel.sha256),
+                &self
+                    .store
+                    .verified_blob(&entry.wheel.sha256, entry.wheel.size)?,
                 &entry.wheel.filename,
                 &overlay,
             )?;
         }
+        let config_settings = self
+            .settings
+            .config
+            .package(&package.name)
+            .map(|p| &p.config_settings)
+            .filter(|s| !s.is_empty())
+            .map(|s| serde_json::to_value(s).expect("strings serialise"));
         let vars = self.vars(&package.name, work, false);
         let log = work.join("build.log");
         hooks::start_log(&log, &vars)?;
@@ -458,7 +531,9 @@ impl Context<'_> {
                 continue;
             }
             crate::overlay::unpack_wheel(
-                &self.store.blob_path(&entry.wheel.sha256),
+                &self
+                    .store
+                    .verified_blob(&entry.wheel.sha256, entry.wheel.size)?,
                 &entry.wheel.filename,
                 &overlay,
             )?;
@@ -496,12 +571,10 @@ impl Context<'_> {
             filename: filename.clone(),
             detail: format!("{} cannot be read: {e}", path.display()),
         })?;
-        let bytes =
-            crate::repack::repack(&built, self.config.source_date_epoch()).map_err(|e| {
-                BuildError::Repack {
-                    package: package.name.clone(),
-                    detail: e.detail,
-                }
+        let bytes = crate::repack::repack(&built, self.settings.config.source_date_epoch())
+            .map_err(|e| BuildError::Repack {
+                package: package.name.clone(),
+                detail: e.detail,
             })?;
         let log_bytes = fs::read(&log).map_err(|e| BuildError::io("read", &log, e))?;
         let log = self.store.add_blob_bytes(&log_bytes)?;
@@ -549,18 +622,12 @@ impl Context<'_> {
         }
     }
 
-    /// A failed build's log, kept at `<store>/logs/<name>-<version>.log`.
+    /// A failed build's log, kept in the store's `logs/`.
     fn keep_log(&self, name: &str, version: &str, text: &[u8]) -> PathBuf {
-        let dir = self.store.root().join("logs");
-        let path = dir.join(format!(
-            "{}-{version}.log",
-            pyfod_manifest::normalise_name(name)
-        ));
-        let _ = fs::create_dir_all(&dir);
-        match pyfod_store::write_atomic(&path, text) {
-            Ok(()) => path,
-            Err(_) => PathBuf::from("(the log could not be kept)"),
-        }
+        let name = format!("{}-{version}", pyfod_python::normalise_name(name));
+        self.store
+            .keep_log(&name, text)
+            .unwrap_or_else(|_| PathBuf::from("(the log could not be kept)"))
     }
 
     fn report(&self, name: &str, version: &str, cached: bool, started: Instant) {
@@ -570,6 +637,26 @@ impl Context<'_> {
             let took = started.elapsed().as_secs_f64();
             self.progress
                 .line(&format!("  {name} {version}: built ({took:.1} s)"));
+        }
+    }
+}
+
+impl<'a> Source<'a> {
+    fn of(package: &'a FetchedPackage) -> Source<'a> {
+        let version = package.version.clone().unwrap_or_else(|| "0".to_owned());
+        let (digest, subdirectory, hash_from_lock) = match &package.artifact {
+            Artifact::Sdist(file) => (file.sha256, None, file.hash_from_lock),
+            Artifact::Tree {
+                tree, subdirectory, ..
+            } => (tree.nar_sha256, subdirectory.clone(), true),
+            Artifact::Wheel(_) => unreachable!("wheels are passed through"),
+        };
+        Source {
+            package,
+            version,
+            digest,
+            subdirectory,
+            hash_from_lock,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! a wave run in parallel ([`crate::package_build`] does each).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use pyfod_manifest::{
     Artifact, FetchManifest, FetchedPackage, WheelEntry, WheelOrigin, WheelsManifest,
@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use crate::package_build::{Context, Outcome};
 use crate::requirements::Available;
-use crate::{BuildConfig, BuildEnv, BuildEnvs, BuildError, BuildInterpreter, Options};
+use crate::{BuildEnv, BuildEnvs, BuildError, Settings};
 
 /// What happened to one source.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,20 +28,12 @@ pub struct Report {
 pub fn run(
     fetch: &FetchManifest,
     envs: &BuildEnvs,
-    options: &Options,
-    config: &BuildConfig,
+    settings: &Settings,
     store: &Store,
 ) -> Result<(WheelsManifest, Vec<Report>), BuildError> {
-    // Every build environment runs on the one base interpreter; ask it once.
-    let command = match envs.any() {
-        Some(env) => env.python(),
-        None => PathBuf::from(options.python.as_deref().unwrap_or("python3")),
-    };
-    let interpreter = BuildInterpreter::probe(&command)?;
+    let interpreter = &settings.interpreter;
     let bare = Available::new(Vec::new(), &fetch.target.markers)?;
-    let system_libraries = crate::system_library_versions(config)?;
-    let passed = config.passed_env(std::env::vars());
-    let progress = crate::progress::Progress::new(options.quiet);
+    let progress = crate::progress::Progress::new(settings.quiet);
     let mut available = BTreeMap::new();
     for env in envs.all() {
         available.insert(
@@ -52,21 +44,17 @@ pub fn run(
     let locked: BTreeMap<String, &FetchedPackage> = fetch
         .packages
         .iter()
-        .map(|p| (pyfod_manifest::normalise_name(&p.name), p))
+        .map(|p| (pyfod_python::normalise_name(&p.name), p))
         .collect();
     let context_for = |package: &FetchedPackage| {
         let build_env = envs.for_package(&package.name);
         Context {
             store,
-            config,
-            interpreter: &interpreter,
-            python: build_env.map_or_else(|| interpreter.base.clone(), BuildEnv::python),
+            settings,
+            python: build_env.map_or_else(|| interpreter.executable.clone(), BuildEnv::python),
             build_env,
             available: build_env.map_or(&bare, |e| &available[&e.digest]),
             locked: &locked,
-            system_libraries: &system_libraries,
-            passed: &passed,
-            check: options.check,
             progress: &progress,
         }
     };
@@ -77,7 +65,7 @@ pub fn run(
         match &package.artifact {
             Artifact::Wheel(file) => {
                 wheels.insert(
-                    pyfod_manifest::normalise_name(&package.name),
+                    pyfod_python::normalise_name(&package.name),
                     WheelEntry {
                         name: package.name.clone(),
                         version: package.version.clone().unwrap_or_default(),
@@ -91,10 +79,7 @@ pub fn run(
         }
     }
 
-    let jobs = options
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
+    let jobs = settings.jobs.clamp(1, pyfod_cli::MAX_JOBS);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .thread_name(|i| format!("build-{i}"))
@@ -119,7 +104,7 @@ pub fn run(
         for (package, outcome) in pending.iter().zip(outcomes) {
             match outcome? {
                 Outcome::Done(entry, report) => {
-                    wheels.insert(pyfod_manifest::normalise_name(&package.name), *entry);
+                    wheels.insert(pyfod_python::normalise_name(&package.name), *entry);
                     reports.push(report);
                 }
                 Outcome::Waiting => waiting.push(*package),

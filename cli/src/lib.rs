@@ -15,6 +15,19 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_HASH_MISMATCH: u8 = 102;
 pub const EXIT_CHECK_MISMATCH: u8 = 104;
 
+/// The most threads or processes any `--jobs` may ask for.
+pub const MAX_JOBS: usize = 256;
+
+/// Parses a `--jobs` value: one to [`MAX_JOBS`]; the same rule for every command.
+pub fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("at least 1".into()),
+        Ok(n) if n > MAX_JOBS => Err(format!("at most {MAX_JOBS}")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a number")),
+    }
+}
+
 /// Flags every pyfod command takes.
 #[derive(Debug, Clone, Default, Args)]
 pub struct GlobalArgs {

@@ -32,6 +32,11 @@ impl Sha256 {
         base16::encode(&self.0)
     }
 
+    /// Parses 64 hex digits, the form [`Sha256::to_hex`] writes.
+    pub fn from_hex(text: &str) -> Option<Sha256> {
+        HashFormat::Base16.decode(text).ok()
+    }
+
     /// `sha256-<base64>`, the form Nix prints.
     pub fn to_sri(&self) -> String {
         self.format(HashFormat::Sri)

@@ -132,7 +132,7 @@ pub fn fetch_all(
 ) -> Result<Vec<Fetched>, FetchError> {
     let missing: Vec<&Job> = jobs
         .iter()
-        .filter(|job| job.expected.is_none_or(|d| !store.has_blob(&d)))
+        .filter(|job| job.expected.is_none_or(|d| store.intact_blob(&d).is_none()))
         .collect();
     if settings.offline {
         let remote: Vec<String> = missing
@@ -222,9 +222,8 @@ async fn fetch_one(
     job: &Job,
 ) -> Result<Fetched, FetchError> {
     if let Some(expected) = job.expected
-        && store.has_blob(&expected)
+        && let Some(size) = store.intact_blob(&expected)
     {
-        let size = std::fs::metadata(store.blob_path(&expected)).map_or(0, |m| m.len());
         return Ok(Fetched {
             sha256: expected,
             size,

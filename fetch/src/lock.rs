@@ -160,7 +160,20 @@ impl Artifact {
 
 impl Lock {
     pub fn read(path: &Path) -> Result<Lock, FetchError> {
-        let lock: Lock = pyfod_config::read(path)?;
+        let bytes = std::fs::read(path).map_err(|source| FetchError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Lock::parse(path, &bytes)
+    }
+
+    /// Parses the bytes of the lock at `path` (named in errors).
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Lock, FetchError> {
+        let text = std::str::from_utf8(bytes).map_err(|e| FetchError::Read {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?;
+        let lock: Lock = pyfod_config::parse(path, text)?;
         if lock.version != 1 {
             return Err(FetchError::LockVersion {
                 path: path.to_path_buf(),

@@ -26,7 +26,7 @@ pub struct ToolTable {
 }
 
 /// `[tool.uv]` keys about wheels and builds; the same as the flags.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct BinarySettings {
     #[serde(default)]

@@ -13,7 +13,7 @@ use crate::target::Target;
 
 /// Which extras and groups, and which packages not to install; the defaults are
 /// those of `uv sync --frozen --no-install-project --no-install-workspace --no-dev`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Selection {
     pub extras: Vec<String>,
     pub all_extras: bool,

@@ -2,8 +2,6 @@
 //! file name fits them.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::str::FromStr;
 
 /// The platform part of a target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,64 +158,7 @@ impl Tags {
     }
 }
 
-/// `{name}-{version}[-{build}]-{python}-{abi}-{platform}.whl`, tags possibly
-/// compressed (`py2.py3`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WheelFilename {
-    pub name: String,
-    pub version: String,
-    pub build: Option<String>,
-    pub python: Vec<String>,
-    pub abi: Vec<String>,
-    pub platform: Vec<String>,
-}
-
-impl FromStr for WheelFilename {
-    type Err = String;
-
-    fn from_str(filename: &str) -> Result<Self, Self::Err> {
-        let bad = || {
-            format!("`{filename}` is not a wheel file name (name-version-python-abi-platform.whl)")
-        };
-        let stem = filename.strip_suffix(".whl").ok_or_else(bad)?;
-        let parts: Vec<&str> = stem.split('-').collect();
-        let (name, version, build, tags) = match parts.as_slice() {
-            [name, version, python, abi, platform] => {
-                (name, version, None, [python, abi, platform])
-            }
-            [name, version, build, python, abi, platform] => (
-                name,
-                version,
-                Some(build.to_string()),
-                [python, abi, platform],
-            ),
-            _ => return Err(bad()),
-        };
-        let split = |s: &str| s.split('.').map(str::to_owned).collect::<Vec<_>>();
-        Ok(WheelFilename {
-            name: name.to_string(),
-            version: version.to_string(),
-            build,
-            python: split(tags[0]),
-            abi: split(tags[1]),
-            platform: split(tags[2]),
-        })
-    }
-}
-
-impl fmt::Display for WheelFilename {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}-{}-{}-{}-{}.whl",
-            self.name,
-            self.version,
-            self.python.join("."),
-            self.abi.join("."),
-            self.platform.join(".")
-        )
-    }
-}
+pub use pyfod_python::WheelFilename;
 
 #[cfg(test)]
 mod tests {
@@ -276,13 +217,5 @@ mod tests {
             rank("x-1-py2.py3-none-any.whl"),
             rank("x-1-py3-none-any.whl")
         );
-    }
-
-    #[test]
-    fn wheel_file_names() {
-        let wheel: WheelFilename = "foo_bar-1.0-2-py2.py3-none-any.whl".parse().unwrap();
-        assert_eq!(wheel.build.as_deref(), Some("2"));
-        assert_eq!(wheel.python, ["py2", "py3"]);
-        assert!("foo-1.0.tar.gz".parse::<WheelFilename>().is_err());
     }
 }

@@ -1,11 +1,9 @@
 //! The target: the marker environment and the tags artifacts are chosen for,
 //! probed from an interpreter or given explicitly.
 
-use std::process::Command;
-
 use pep508_rs::{MarkerEnvironment, MarkerEnvironmentBuilder};
 use pyfod_digest::Sha256;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::FetchError;
 use crate::tags::{Platform, Tags};
@@ -23,8 +21,8 @@ pub struct Target {
     pub interpreter: Option<Sha256>,
 }
 
-/// The marker values, as the probe prints them.
-#[derive(Debug, Clone, Deserialize)]
+/// The marker values.
+#[derive(Debug, Clone)]
 struct Probe {
     implementation_name: String,
     implementation_version: String,
@@ -37,73 +35,42 @@ struct Probe {
     python_full_version: String,
     python_version: String,
     sys_platform: String,
-    glibc: Option<String>,
-    gil_disabled: bool,
 }
 
-/// Run by the target interpreter: its marker environment and libc, as JSON.
-const PROBE: &str = r#"
-import json, os, platform, sys, sysconfig
-def full(info):
-    v = "%d.%d.%d" % info[:3]
-    if info.releaselevel != "final":
-        v += info.releaselevel[0] + str(info.serial)
-    return v
-name, version = platform.libc_ver()
-print(json.dumps({
-    "implementation_name": sys.implementation.name,
-    "implementation_version": full(sys.implementation.version),
-    "os_name": os.name,
-    "platform_machine": platform.machine(),
-    "platform_python_implementation": platform.python_implementation(),
-    "platform_release": platform.release(),
-    "platform_system": platform.system(),
-    "platform_version": platform.version(),
-    "python_full_version": platform.python_version(),
-    "python_version": ".".join(platform.python_version_tuple()[:2]),
-    "sys_platform": sys.platform,
-    "glibc": version if name == "glibc" else None,
-    "gil_disabled": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
-}))
-"#;
-
 impl Target {
-    /// Asks `python` (a path, or a name on PATH) about itself.
-    pub fn probe(python: &str) -> Result<Target, FetchError> {
-        let output = Command::new(python)
-            .args(["-I", "-c", PROBE])
-            .output()
-            .map_err(|source| FetchError::Probe {
-                python: python.to_owned(),
-                detail: source.to_string(),
-            })?;
-        if !output.status.success() {
-            return Err(FetchError::Probe {
-                python: python.to_owned(),
-                detail: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-            });
-        }
-        let probe: Probe =
-            serde_json::from_slice(&output.stdout).map_err(|e| FetchError::Probe {
-                python: python.to_owned(),
-                detail: format!("unexpected answer: {e}"),
-            })?;
-        if probe.gil_disabled {
-            return Err(FetchError::Probe {
-                python: python.to_owned(),
+    /// The target an interpreter is: its marker environment, and the tags of its
+    /// version and platform.
+    pub fn of(interpreter: &pyfod_python::Interpreter) -> Result<Target, FetchError> {
+        let marker = |name: &str| interpreter.marker(name).unwrap_or_default().to_owned();
+        if interpreter.gil_disabled {
+            return Err(FetchError::TargetSpec {
+                spec: interpreter.version.clone(),
                 detail: "free-threaded CPython (3.Yt) is not supported yet".into(),
             });
         }
-        let platform = match probe.glibc.as_deref().and_then(parse_glibc) {
-            Some(glibc) => Platform::Manylinux {
-                glibc,
-                arch: probe.platform_machine.clone(),
-            },
-            None => Platform::Linux {
-                arch: probe.platform_machine.clone(),
-            },
+        let probe = Probe {
+            implementation_name: marker("implementation_name"),
+            implementation_version: marker("implementation_version"),
+            os_name: marker("os_name"),
+            platform_machine: marker("platform_machine"),
+            platform_python_implementation: marker("platform_python_implementation"),
+            platform_release: marker("platform_release"),
+            platform_system: marker("platform_system"),
+            platform_version: marker("platform_version"),
+            python_full_version: marker("python_full_version"),
+            python_version: marker("python_version"),
+            sys_platform: marker("sys_platform"),
         };
-        let identity = Sha256::of(&output.stdout);
+        let arch = probe.platform_machine.clone();
+        let platform = match interpreter.glibc.as_deref().and_then(parse_glibc) {
+            Some(glibc) => Platform::Manylinux { glibc, arch },
+            None => Platform::Linux { arch },
+        };
+        let identity = pyfod_digest::Sha256::of(
+            serde_json::to_string(&interpreter.markers)
+                .expect("strings serialise")
+                .as_bytes(),
+        );
         Self::from_probe(probe, &platform, Some(identity))
     }
 
@@ -157,8 +124,6 @@ impl Target {
             python_full_version: full,
             python_version: format!("{}.{}", version[0], version[1]),
             sys_platform: "linux".into(),
-            glibc: None,
-            gil_disabled: false,
         };
         Self::from_probe(probe, &platform, None)
     }
@@ -245,7 +210,7 @@ impl Target {
         })
     }
 
-    /// The target as the fetch manifest records it.
+    /// The target as the fetch manifest records it (and as cache keys see it).
     pub fn to_manifest(&self) -> pyfod_manifest::Target {
         pyfod_manifest::Target {
             python_version: self.python_full_version.clone(),
@@ -260,4 +225,11 @@ impl Target {
 fn parse_glibc(version: &str) -> Option<(u16, u16)> {
     let (major, minor) = version.split_once('.')?;
     Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// In cache keys, a target is what the fetch manifest records of it.
+impl Serialize for Target {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_manifest().serialize(serializer)
+    }
 }

@@ -5,27 +5,11 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use pyfod_manifest::{StorePath, StoredTree};
-use pyfod_store::Store;
+use pyfod_digest::Sha256;
+use pyfod_manifest::StoredTree;
+use pyfod_store::{EntryName, Found, Needs, Produced, Store};
 
-use crate::FetchError;
-
-/// Names never copied from a local project: version control, environments and
-/// caches, which are not the package's source and change without it changing.
-const NOT_SOURCE: &[&str] = &[
-    ".git",
-    ".hg",
-    ".svn",
-    ".venv",
-    "venv",
-    "__pycache__",
-    ".tox",
-    ".nox",
-    ".mypy_cache",
-    ".pytest_cache",
-    ".ruff_cache",
-    "node_modules",
-];
+use crate::{FetchError, NOT_SOURCE};
 
 /// The tree of `repository` at `commit` (its `subdirectory` if given), fetched
 /// into a bare clone in the store when the commit is not there yet.
@@ -44,8 +28,8 @@ pub fn git(
         ),
         None => format!("git-{commit}"),
     };
-    let tree = store.tree_path(&name);
-    if !tree.exists() {
+    let entry = EntryName::Tree(name);
+    let found = store.entry(&entry, || {
         let bare = store.git_dir(repository);
         let _lock = store.lock(&format!(
             "git-{}",
@@ -127,41 +111,62 @@ pub fn git(
                 String::from_utf8_lossy(&extract.stderr).trim()
             )));
         }
-        store.publish_tree(&name, work)?;
-    }
-    stored(store, &name)
-}
-
-/// A copy of a local project directory, named by its NAR hash, so a change to
-/// the project is a new tree.
-pub fn local(store: &Store, lock_dir: &Path, path: &str) -> Result<StoredTree, FetchError> {
-    let source = lock_dir.join(path);
-    let work = store.temp_entry()?;
-    let skip = |name: &OsStr| NOT_SOURCE.iter().any(|n| OsStr::new(n) == name);
-    pyfod_store::copy_tree_except(&source, work.path(), &skip).map_err(|e| FetchError::Read {
-        path: source.clone(),
-        source: e,
+        let index = store.index_tree(&work)?;
+        Ok::<_, FetchError>(Produced {
+            manifest: format!("git {commit}\n").into_bytes(),
+            tree: Some((work, index)),
+            needs: Needs::default(),
+        })
     })?;
-    let digest = nar_hash(work.path())?;
-    let name = format!("dir-{}", digest.to_hex());
-    store.publish_tree(&name, work)?;
-    Ok(StoredTree {
-        store_path: StorePath(format!("trees/{name}")),
-        nar_sha256: digest,
-    })
+    Ok(stored(&entry, &found))
 }
 
-fn stored(store: &Store, name: &str) -> Result<StoredTree, FetchError> {
-    Ok(StoredTree {
-        store_path: StorePath(format!("trees/{name}")),
-        nar_sha256: nar_hash(&store.tree_path(name))?,
-    })
+/// A copy of a local project directory, named by its NAR hash (`expected`, which
+/// the input read): a change to the project is a new tree. Special files are
+/// refused, links are copied as links, never followed.
+pub fn local(
+    store: &Store,
+    package: &str,
+    lock_dir: &Path,
+    path: &str,
+    expected: &Sha256,
+) -> Result<StoredTree, FetchError> {
+    let source = lock_dir.join(path);
+    let entry = EntryName::Tree(format!("dir-{}", expected.to_hex()));
+    let found = store.entry(&entry, || {
+        let work = store.temp_entry()?;
+        let skip = |name: &OsStr| NOT_SOURCE.iter().any(|n| OsStr::new(n) == name);
+        pyfod_store::copy_tree_except(&source, work.path(), &skip).map_err(|e| {
+            FetchError::Read {
+                path: source.clone(),
+                source: e,
+            }
+        })?;
+        let index = store.index_tree(&work)?;
+        if index.nar_sha256() != *expected {
+            return Err(FetchError::TreeChanged {
+                package: package.to_owned(),
+                path: source.clone(),
+            });
+        }
+        Ok(Produced {
+            manifest: b"directory\n".to_vec(),
+            tree: Some((work, index)),
+            needs: Needs::default(),
+        })
+    })?;
+    Ok(stored(&entry, &found))
 }
 
-fn nar_hash(path: &Path) -> Result<pyfod_digest::Sha256, FetchError> {
-    pyfod_nar::hash_path(path, &pyfod_nar::HashSettings::default(), None)
-        .map(|h| h.nar_sha256)
-        .map_err(|e| FetchError::Tree(e.to_string()))
+fn stored(entry: &EntryName, found: &Found) -> StoredTree {
+    StoredTree {
+        store_path: entry.tree_path(),
+        nar_sha256: found
+            .index
+            .as_ref()
+            .expect("a tree entry has an index")
+            .nar_sha256(),
+    }
 }
 
 fn in_bare(bare: &Path, args: &[&str]) -> Result<(), String> {

@@ -123,7 +123,7 @@ fn git_and_directory_sources_become_store_trees() {
     let (octo, octo_commit, subdirectory) = tree_of("octo");
     assert_eq!(octo_commit.as_deref(), Some(commit.as_str()));
     assert_eq!(subdirectory.as_deref(), Some("python"));
-    let checkout = octo.store_path.under(&store);
+    let checkout = store.join(&octo.store_path.0);
     assert!(
         checkout.join("pyproject.toml").is_file(),
         "the subdirectory is the tree"
@@ -135,8 +135,8 @@ fn git_and_directory_sources_become_store_trees() {
     let (loco, commit, _) = tree_of("loco");
     assert!(commit.is_none());
     assert!(
-        loco.store_path
-            .under(&store)
+        store
+            .join(&loco.store_path.0)
             .join("pyproject.toml")
             .is_file()
     );

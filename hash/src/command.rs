@@ -10,7 +10,7 @@ use pyfod_digest::{HashFormat, Sha256};
 use pyfod_manifest::{AnyManifest, HashManifest, Manifest};
 use pyfod_store::AtomicFile;
 
-use crate::{Options, TreeHash, diff, hash_path};
+use crate::{TreeHash, diff, hash_path};
 
 /// Print the NAR SHA-256 of a file, symlink or directory, as Nix computes it
 #[derive(Debug, Clone, clap::Args)]
@@ -47,8 +47,9 @@ pub struct Command {
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
 
-    #[command(flatten)]
-    pub options: Options,
+    /// Threads that read files ahead of the hasher [default: 3 per core, 4 to 16]
+    #[arg(long, value_name = "N", value_parser = pyfod_cli::parse_jobs)]
+    pub jobs: Option<usize>,
 }
 
 pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
@@ -104,7 +105,7 @@ pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCod
 }
 
 fn hash_with_nar(root: &Path, command: &Command, record: bool) -> anyhow::Result<TreeHash> {
-    let settings = command.options.settings(record);
+    let settings = crate::settings(command.jobs.and_then(std::num::NonZeroUsize::new), record);
     let hash_error = || format!("cannot hash {}", root.display());
     match &command.nar {
         None => hash_path(root, &settings, None).with_context(hash_error),
@@ -152,14 +153,12 @@ fn tree_of_manifest(path: &Path, global: &GlobalArgs) -> anyhow::Result<(PathBuf
         ),
     };
     let store = global.open_store()?;
-    let root = tree.store_path.under(store.root());
-    if root.symlink_metadata().is_err() {
-        bail!(
-            "{} names the tree {}, which is not in the store at {}; pass the --store it was made in",
+    let root = store.verified_tree(&tree).with_context(|| {
+        format!(
+            "{} names a tree the store at {} cannot give; pass the --store it was made in",
             path.display(),
-            tree.store_path,
             store.root().display()
-        );
-    }
+        )
+    })?;
     Ok((root, Sha256::of(&bytes)))
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use pyfod_manifest::normalise_name;
+use pyfod_python::normalise_name;
 use serde::Deserialize;
 
 use crate::launcher;
@@ -11,7 +11,7 @@ use crate::wheel::WheelPlan;
 use crate::{InstallError, WheelInput};
 
 /// What to do with a path several wheels install.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum Rule {
     /// This package's file is installed; the others' are not.
     Keep(String),

@@ -1,14 +1,15 @@
-//! `pyfod install` and `pyfod-install`.
+//! `pyfod install` and `pyfod-install`: the command line, resolved into
+//! [`Settings`], over the stage.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use pyfod_cli::GlobalArgs;
-use pyfod_manifest::AnyManifest;
 
-use crate::{Interpreter, Options, WheelInput};
+use crate::unpacked::LinkMode;
+use crate::{Compat, Interpreter, Layout, Settings, WheelsInput};
 
 /// Make a venv from the wheels a fetch (or build-sdist) manifest names
 #[derive(Debug, Clone, clap::Args)]
@@ -32,124 +33,139 @@ pub struct Command {
     pub manifest: Option<PathBuf>,
 
     #[command(flatten)]
-    pub options: Options,
+    pub args: Args,
+}
+
+/// The install stage's flags.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Args {
+    /// The base interpreter the venv runs on: a path, or a name on PATH [default: python3]
+    #[arg(long, value_name = "PYTHON")]
+    pub python: Option<String>,
+
+    /// Where the venv will live: shebangs, activation and pyvenv.cfg name it [default: the output directory]
+    #[arg(long, value_name = "PATH")]
+    pub prefix: Option<PathBuf>,
+
+    /// The prompt `bin/activate` shows, and pyvenv.cfg's `prompt` [default: none]
+    #[arg(long, value_name = "NAME")]
+    pub prompt: Option<String>,
+
+    /// Take [install] settings (collisions) from this pyfod.toml
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Write what this uv version writes outside bin/: `uv = VERSION` in pyvenv.cfg,
+    /// `.lock`, INSTALLER `uv`, REQUESTED, so an FOD that drops bin/ keeps its hash
+    #[arg(long, value_name = "uv=VERSION")]
+    pub compat: Option<Compat>,
+
+    /// The lock's directory: with --compat, local sources get uv's direct_url.json,
+    /// which names their absolute path [default: none written]
+    #[arg(long, value_name = "DIR")]
+    pub project_dir: Option<PathBuf>,
+
+    /// How files come from the store's unpacked wheels into --out: `copy` (an FOD
+    /// output must own its files), `hardlink`, or `reflink` (btrfs, XFS)
+    #[arg(long, value_enum, default_value_t)]
+    pub link_mode: LinkMode,
 }
 
 pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let store = global.open_store()?;
-    let input = fs::read(&command.input)
+    let bytes = fs::read(&command.input)
         .with_context(|| format!("cannot read {}", command.input.display()))?;
-    let wheels = wheels_of(&command.input, store.root())?;
-    let interpreter = Interpreter::probe(command.options.python.as_deref().unwrap_or("python3"))?;
+    let input = WheelsInput::from_manifest(bytes, &store)
+        .with_context(|| format!("cannot install what {} names", command.input.display()))?;
+    let args = &command.args;
+    let interpreter = Interpreter::probe(args.python.as_deref().unwrap_or("python3"))?;
     if let Some(out) = &command.out
         && fs::read_dir(out).is_ok_and(|mut d| d.next().is_some())
     {
         return Err(crate::InstallError::NotEmpty(out.clone()).into());
     }
     // With neither --prefix nor --out, the venv lives where the store keeps it.
-    let prefix = match (&command.options.prefix, &command.out) {
+    let prefix = match (&args.prefix, &command.out) {
         (Some(prefix), _) => prefix.clone(),
         (None, Some(out)) => std::path::absolute(out)
             .with_context(|| format!("cannot make {} absolute", out.display()))?,
         (None, None) => PathBuf::new(),
     };
-    let collisions = match &command.options.config {
+    let collisions = match &args.config {
         Some(path) => crate::collisions::load(path)?.rules(),
         None => Default::default(),
     };
-    let layout = crate::Layout {
-        prefix,
-        prompt: command.options.prompt.clone(),
-        compat: command.options.compat.clone(),
-        collisions,
-        project_dir: command.options.project_dir.clone(),
+    let settings = Settings {
+        layout: Layout {
+            prefix,
+            prompt: args.prompt.clone(),
+            compat: args.compat.clone(),
+            collisions,
+            project_dir: args.project_dir.clone(),
+        },
+        interpreter,
     };
-    // Only --out: installed straight there (files from the store's unpacked wheels),
-    // beside it first and renamed into place, so `out` is never half-made.
+    // Only --out: installed straight there (files from the store's unpacked wheels).
     if let (Some(out), None) = (&command.out, &command.manifest) {
-        let work = pyfod_store::sibling_temp(out, "install");
-        fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
-        let unpacked = crate::unpacked::UnpackedWheels::new(store.clone());
-        let result = crate::install_with(
-            &wheels,
-            &work,
-            &layout,
-            &interpreter,
-            Some((&unpacked, command.options.link_mode)),
-        )
-        .map_err(anyhow::Error::from)
-        .and_then(|packages| {
-            let _ = fs::remove_dir(out);
-            fs::rename(&work, out)
-                .with_context(|| format!("cannot move the venv to {}", out.display()))?;
-            Ok(packages)
-        });
-        if result.is_err() {
-            let _ = fs::remove_dir_all(&work);
-        }
-        let packages = result.with_context(|| format!("cannot install into {}", out.display()))?;
+        let packages = install_into(out, &input, &settings, args.link_mode, &store)?;
         if !global.quiet {
-            eprintln!(
-                "installed {} packages into {}",
-                packages.len(),
-                out.display()
-            );
+            eprintln!("installed {packages} packages into {}", out.display());
         }
         return Ok(ExitCode::SUCCESS);
     }
     // A manifest names a tree in the store: the venv is kept there, under its key.
-    let venv = crate::stage::install_in_store(
-        &wheels,
-        &pyfod_digest::Sha256::of(&input),
-        &layout,
-        &interpreter,
-        command.options.link_mode,
-        &store,
-    )
-    .with_context(|| format!("cannot install what {} names", command.input.display()))?;
+    let venv = crate::stage::run(&input, &settings, &store)
+        .with_context(|| format!("cannot install what {} names", command.input.display()))?;
+    let tree = venv.tree.as_ref().expect("a venv has a tree");
     if let Some(out) = &command.out {
-        // Copied beside `out` and renamed into place: `out` is never half-made.
-        let work = pyfod_store::sibling_temp(out, "install");
-        let copied = pyfod_store::copy_tree(&venv.tree, &work).and_then(|()| {
-            let _ = fs::remove_dir(out);
-            fs::rename(&work, out)
-        });
-        if let Err(error) = copied {
-            let _ = fs::remove_dir_all(&work);
-            return Err(error)
-                .with_context(|| format!("cannot write the venv to {}", out.display()));
-        }
+        pyfod_store::replace_tree(tree, out)
+            .with_context(|| format!("cannot write the venv to {}", out.display()))?;
     }
     if let Some(path) = &command.manifest {
-        pyfod_store::write_atomic(path, &venv.manifest)
+        pyfod_store::write_atomic(path, &venv.bytes)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if !global.quiet {
-        let (_, manifest) =
-            <pyfod_manifest::InstallManifest as pyfod_manifest::Manifest>::decode(&venv.manifest)?;
         eprintln!(
             "{} {} packages into {}",
-            if venv.cached { "found" } else { "installed" },
-            manifest.packages.len(),
-            command.out.as_ref().unwrap_or(&venv.tree).display()
+            match venv.origin {
+                pyfod_store::Origin::Cached => "found",
+                pyfod_store::Origin::Ran => "installed",
+            },
+            venv.manifest.packages.len(),
+            command.out.as_ref().unwrap_or(tree).display()
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The wheels a fetch or wheels manifest names, as files in the store.
-pub fn wheels_of(path: &Path, store: &Path) -> anyhow::Result<Vec<WheelInput>> {
-    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let (header, manifest) = AnyManifest::decode(&bytes)
-        .with_context(|| format!("{} is not a usable manifest", path.display()))?;
-    match manifest {
-        AnyManifest::Fetch(fetch) => Ok(crate::wheels_of_fetch(&fetch, store)
-            .with_context(|| format!("cannot install what {} names", path.display()))?),
-        AnyManifest::BuildSdist(wheels) => Ok(crate::wheels_of_wheels(&wheels, store)),
-        _ => bail!(
-            "{} is the `{}` stage's manifest; install takes a fetch or build-sdist manifest",
-            path.display(),
-            header.stage
-        ),
+/// Installs beside `out` and renames into place, so `out` is never half-made.
+fn install_into(
+    out: &std::path::Path,
+    input: &WheelsInput,
+    settings: &Settings,
+    link_mode: LinkMode,
+    store: &pyfod_store::Store,
+) -> anyhow::Result<usize> {
+    let work = pyfod_store::sibling_temp(out, "install");
+    fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+    let unpacked = crate::unpacked::UnpackedWheels::new(store.clone());
+    let result = crate::install_with(
+        &input.wheels,
+        &work,
+        &settings.layout,
+        &settings.interpreter,
+        Some((&unpacked, link_mode)),
+    )
+    .map_err(anyhow::Error::from)
+    .and_then(|packages| {
+        let _ = fs::remove_dir(out);
+        fs::rename(&work, out)
+            .with_context(|| format!("cannot move the venv to {}", out.display()))?;
+        Ok(packages.len())
+    });
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&work);
     }
+    result.with_context(|| format!("cannot install into {}", out.display()))
 }

@@ -10,7 +10,6 @@
 pub mod collisions;
 pub mod command;
 pub mod direct_url;
-pub mod interpreter;
 pub mod launcher;
 pub mod stage;
 pub mod unpacked;
@@ -20,50 +19,14 @@ pub mod wheel;
 use std::path::{Path, PathBuf};
 
 pub use command::Command;
-pub use interpreter::Interpreter;
 use pyfod_manifest::{InstalledPackage, RelPath};
+pub use pyfod_python::Interpreter;
 use rayon::prelude::*;
-
-/// Version of what this stage writes; part of its cache key.
-pub const FORMAT_VERSION: u32 = 1;
-
-/// The install stage's options, shared by `pyfod install`, `pyfod-install` and `pyfod build`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct Options {
-    /// The base interpreter the venv runs on: a path, or a name on PATH [default: python3]
-    #[arg(long, value_name = "PYTHON")]
-    pub python: Option<String>,
-
-    /// Where the venv will live: shebangs, activation and pyvenv.cfg name it [default: the output directory]
-    #[arg(long, value_name = "PATH")]
-    pub prefix: Option<PathBuf>,
-
-    /// The prompt `bin/activate` shows, and pyvenv.cfg's `prompt` [default: none]
-    #[arg(long, value_name = "NAME")]
-    pub prompt: Option<String>,
-
-    /// Take [install] settings (collisions) from this pyfod.toml
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
-    /// Write what this uv version writes outside bin/: `uv = VERSION` in pyvenv.cfg,
-    /// `.lock`, INSTALLER `uv`, REQUESTED, so an FOD that drops bin/ keeps its hash
-    #[arg(long, value_name = "uv=VERSION")]
-    pub compat: Option<Compat>,
-
-    /// The lock's directory: with --compat, local sources get uv's direct_url.json,
-    /// which names their absolute path [default: none written]
-    #[arg(long, value_name = "DIR")]
-    pub project_dir: Option<PathBuf>,
-
-    /// How files come from the store's unpacked wheels: `copy` (an FOD output must
-    /// own its files), `hardlink`, or `reflink` (btrfs, XFS)
-    #[arg(long, value_enum, default_value_t)]
-    pub link_mode: unpacked::LinkMode,
-}
+use serde::Serialize;
+pub use stage::{Install, Settings, WheelsInput};
 
 /// Whose output to reproduce, beyond pyfod's own deterministic defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Compat {
     Uv(String),
 }
@@ -83,8 +46,10 @@ impl std::str::FromStr for Compat {
 }
 
 /// Where the venv will live and how it introduces itself.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Layout {
+    /// Empty: where the store keeps it.
+    #[serde(serialize_with = "pyfod_store::key::path_bytes")]
     pub prefix: PathBuf,
     pub prompt: Option<String>,
     pub compat: Option<Compat>,
@@ -92,7 +57,21 @@ pub struct Layout {
     pub collisions: std::collections::BTreeMap<String, collisions::Rule>,
     /// The lock's directory, absolute: with `compat`, local sources get uv's
     /// `direct_url.json`, which names it.
+    #[serde(serialize_with = "pyfod_store::key::option_path_bytes")]
     pub project_dir: Option<PathBuf>,
+}
+
+impl Layout {
+    /// A venv at `prefix` with pyfod's defaults: no prompt, no compat, no rules.
+    pub fn at(prefix: PathBuf) -> Layout {
+        Layout {
+            prefix,
+            prompt: None,
+            compat: None,
+            collisions: Default::default(),
+            project_dir: None,
+        }
+    }
 }
 
 /// One wheel to install.
@@ -119,10 +98,10 @@ pub enum InstallError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "cannot ask the interpreter `{python}` about itself: {detail}; pass --python with a working CPython"
-    )]
-    Interpreter { python: String, detail: String },
+    #[error(transparent)]
+    Interpreter(#[from] pyfod_python::InterpreterError),
+    #[error(transparent)]
+    Store(#[from] pyfod_store::StoreError),
     #[error("{wheel} is not a wheel pyfod can install: {detail}")]
     BadWheel { wheel: String, detail: String },
     #[error(
@@ -156,14 +135,16 @@ pub enum InstallError {
         "{package} is an sdist or a source tree, not a wheel; build it first with `pyfod build-sdist` and install from the wheels manifest it writes (`pyfod build` does both)"
     )]
     NotAWheel { package: String },
+    #[error("the manifest cannot be installed: {detail}")]
+    BadManifest { detail: String },
     #[error("{0} is not empty; install into a new or empty directory")]
     NotEmpty(PathBuf),
 }
 
-/// The wheels of a fetch manifest, as files in the store at `store_root`.
+/// The wheels of a fetch manifest, as files in the store, each checked.
 pub fn wheels_of_fetch(
     fetch: &pyfod_manifest::FetchManifest,
-    store_root: &Path,
+    store: &pyfod_store::Store,
 ) -> Result<Vec<WheelInput>, InstallError> {
     fetch
         .packages
@@ -173,7 +154,7 @@ pub fn wheels_of_fetch(
                 name: p.name.clone(),
                 version: p.version.clone().unwrap_or_default(),
                 filename: file.filename.clone(),
-                file: store_root.join("blobs/sha256").join(file.sha256.to_hex()),
+                file: store.verified_blob(&file.sha256, file.size)?,
                 sha256: file.sha256,
                 source: Some(p.source.clone()),
                 built: false,
@@ -185,24 +166,25 @@ pub fn wheels_of_fetch(
         .collect()
 }
 
-/// The wheels of a build-sdist (wheels) manifest, as files in the store at `store_root`.
+/// The wheels of a build-sdist (wheels) manifest, as files in the store, each
+/// checked.
 pub fn wheels_of_wheels(
     wheels: &pyfod_manifest::WheelsManifest,
-    store_root: &Path,
-) -> Vec<WheelInput> {
+    store: &pyfod_store::Store,
+) -> Result<Vec<WheelInput>, InstallError> {
     wheels
         .wheels
         .iter()
-        .map(|w| WheelInput {
-            name: w.name.clone(),
-            version: w.version.clone(),
-            filename: w.wheel.filename.clone(),
-            file: store_root
-                .join("blobs/sha256")
-                .join(w.wheel.sha256.to_hex()),
-            sha256: w.wheel.sha256,
-            source: Some(w.source.clone()),
-            built: matches!(w.origin, pyfod_manifest::WheelOrigin::Built { .. }),
+        .map(|w| {
+            Ok(WheelInput {
+                name: w.name.clone(),
+                version: w.version.clone(),
+                filename: w.wheel.filename.clone(),
+                file: store.verified_blob(&w.wheel.sha256, w.wheel.size)?,
+                sha256: w.wheel.sha256,
+                source: Some(w.source.clone()),
+                built: matches!(w.origin, pyfod_manifest::WheelOrigin::Built { .. }),
+            })
         })
         .collect()
 }

@@ -1,89 +1,155 @@
-//! The install stage in the store: a venv installed under its stage key, or found
-//! there, with its manifest.
+//! The install stage: a venv made from the wheels a manifest names, kept in the
+//! store under its key.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::Path;
 
-use pyfod_digest::{Sha256, Sha256Hasher};
-use pyfod_manifest::{InstallManifest, Manifest, StorePath, StoredTree};
-use pyfod_store::{StageKey, Store};
+use pyfod_digest::Sha256;
+use pyfod_manifest::{AnyManifest, InstallManifest, StoredTree};
+use pyfod_store::{Needs, Produced, Store, Work};
+use serde::Serialize;
 
 use crate::unpacked::{LinkMode, UnpackedWheels};
-use crate::{Interpreter, Layout, WheelInput};
+use crate::{InstallError, Interpreter, Layout, WheelInput};
 
-/// A venv in the store.
-#[derive(Debug, Clone)]
-pub struct StoredVenv {
-    /// The install manifest, encoded.
-    pub manifest: Vec<u8>,
-    pub tree: PathBuf,
-    /// Found in the store rather than installed now.
-    pub cached: bool,
+/// The install stage's settings. Plain data: `pyfod install`'s flags,
+/// `pyfod.toml`'s `[install]` and `pyfod build` resolve into it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub layout: Layout,
+    /// The base interpreter; in the key by what the venv names of it.
+    #[serde(serialize_with = "venv_identity")]
+    pub interpreter: Interpreter,
 }
 
-/// The key a venv is kept under: the wheels manifest it came from (`input`, the
-/// digest of its bytes), the interpreter and the layout.
-pub fn stage_key(input: &Sha256, interpreter: &Interpreter, layout: &Layout) -> StageKey {
-    let mut hasher = Sha256Hasher::new();
-    let options = format!("{interpreter:?}{layout:?}");
-    hasher.update(&(options.len() as u64).to_le_bytes());
-    hasher.update(options.as_bytes());
-    StageKey::new("install", crate::FORMAT_VERSION, input, &hasher.finish())
-}
-
-/// Installs `wheels` into the store, or finds them installed there. An empty
-/// `layout.prefix` means the venv lives where the store keeps it.
-pub fn install_in_store(
-    wheels: &[WheelInput],
-    input: &Sha256,
-    layout: &Layout,
+fn venv_identity<S: serde::Serializer>(
     interpreter: &Interpreter,
-    link_mode: LinkMode,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    interpreter.venv_identity().serialize(serializer)
+}
+
+/// The wheels to install: a fetch manifest of wheels, or a wheels manifest.
+#[derive(Debug, Clone)]
+pub struct WheelsInput {
+    /// The manifest's bytes: their digest is the input's.
+    pub bytes: Vec<u8>,
+    pub wheels: Vec<WheelInput>,
+}
+
+impl WheelsInput {
+    /// The wheels a fetch or build-sdist manifest names, each checked in the store.
+    pub fn from_manifest(bytes: Vec<u8>, store: &Store) -> Result<WheelsInput, InstallError> {
+        let bad = |detail: String| InstallError::BadManifest { detail };
+        let (header, manifest) = AnyManifest::decode(&bytes).map_err(|e| bad(e.to_string()))?;
+        let wheels = match manifest {
+            AnyManifest::Fetch(fetch) => crate::wheels_of_fetch(&fetch, store)?,
+            AnyManifest::BuildSdist(wheels) => crate::wheels_of_wheels(&wheels, store)?,
+            _ => {
+                return Err(bad(format!(
+                    "it is the `{}` stage's manifest; install takes a fetch or build-sdist manifest",
+                    header.stage
+                )));
+            }
+        };
+        Ok(WheelsInput { bytes, wheels })
+    }
+}
+
+/// The install stage, for [`pyfod_store::Store::run_stage`].
+#[derive(Debug)]
+pub struct Install;
+
+impl pyfod_store::Stage for Install {
+    const STAGE: pyfod_manifest::Stage = pyfod_manifest::Stage::Install;
+    const FORMAT_VERSION: u32 = 2;
+    type Input = WheelsInput;
+    type Settings = Settings;
+    type Output = InstallManifest;
+    type Error = InstallError;
+
+    /// The wheels by content: what the manifest says of them beyond that (how
+    /// a wheel was built, the log of its build) changes nothing installed.
+    fn input_digest(input: &WheelsInput) -> Sha256 {
+        let wheels: Vec<_> = input
+            .wheels
+            .iter()
+            .map(|w| {
+                (
+                    &w.name,
+                    &w.version,
+                    &w.filename,
+                    w.sha256,
+                    &w.source,
+                    w.built,
+                )
+            })
+            .collect();
+        pyfod_store::key::digest(&wheels)
+    }
+
+    fn run(
+        input: &WheelsInput,
+        settings: &Settings,
+        work: &Work<'_>,
+    ) -> Result<Produced, InstallError> {
+        let store = work.store;
+        let store_path = work.tree_path();
+        let mut layout = settings.layout.clone();
+        if layout.prefix.as_os_str().is_empty() {
+            layout.prefix = store.root().join(&store_path.0);
+        }
+        let tree = store.temp_entry()?;
+        fs::create_dir(tree.path()).map_err(|source| InstallError::Io {
+            action: "create",
+            path: tree.path().to_path_buf(),
+            source,
+        })?;
+        let packages = install_tree(&input.wheels, tree.path(), &layout, settings, store)?;
+        let index = store.index_tree(&tree)?;
+        let manifest = InstallManifest {
+            tree: StoredTree {
+                store_path,
+                nar_sha256: index.nar_sha256(),
+            },
+            prefix: layout.prefix.display().to_string(),
+            python_version: format!("3.{}", settings.interpreter.minor),
+            python_home: settings.interpreter.home().display().to_string(),
+            packages,
+        };
+        Ok(Produced {
+            manifest: work.encode(&manifest),
+            tree: Some((tree, index)),
+            needs: Needs::default(),
+        })
+    }
+}
+
+/// Installs into `root` from the store's unpacked wheels (each checked by the
+/// store before use: a damaged one is unpacked again).
+fn install_tree(
+    wheels: &[WheelInput],
+    root: &Path,
+    layout: &Layout,
+    settings: &Settings,
     store: &Store,
-) -> anyhow::Result<StoredVenv> {
-    let key = stage_key(input, interpreter, layout);
-    let _lock = store.lock(&format!("stage-{key}"))?;
-    if let Some(entry) = store.stage(&key)
-        && let Some(tree) = entry.tree
-        && let Ok(manifest) = fs::read(&entry.manifest)
-    {
-        return Ok(StoredVenv {
-            manifest,
-            tree,
-            cached: true,
-        });
-    }
-    let store_path = StorePath(format!("stages/{key}/tree"));
-    let mut layout = layout.clone();
-    if layout.prefix.as_os_str().is_empty() {
-        layout.prefix = store_path.under(store.root());
-    }
-    let work = store.temp_entry()?;
-    fs::create_dir(work.path())?;
+) -> Result<Vec<pyfod_manifest::InstalledPackage>, InstallError> {
     let unpacked = UnpackedWheels::new(store.clone());
-    let packages = crate::install_with(
+    crate::install_with(
         wheels,
-        work.path(),
-        &layout,
-        interpreter,
-        Some((&unpacked, link_mode)),
-    )?;
-    let hash = pyfod_nar::hash_path(work.path(), &pyfod_nar::HashSettings::default(), None)?;
-    let manifest = InstallManifest {
-        tree: StoredTree {
-            store_path,
-            nar_sha256: hash.nar_sha256,
-        },
-        prefix: layout.prefix.display().to_string(),
-        python_version: format!("3.{}", interpreter.minor),
-        python_home: interpreter.home().display().to_string(),
-        packages,
-    }
-    .encode(Some(*input));
-    let entry = store.publish_stage(&key, &manifest, Some(work))?;
-    Ok(StoredVenv {
-        manifest,
-        tree: entry.tree.unwrap_or_default(),
-        cached: false,
-    })
+        root,
+        layout,
+        &settings.interpreter,
+        // A venv in the store owns its files.
+        Some((&unpacked, LinkMode::Copy)),
+    )
+}
+
+/// The stage's entry for a library user: a venv of `input`'s wheels in the store.
+pub fn run(
+    input: &WheelsInput,
+    settings: &Settings,
+    store: &Store,
+) -> Result<pyfod_store::StageOutput<InstallManifest>, InstallError> {
+    store.run_stage::<Install>(input, settings)
 }

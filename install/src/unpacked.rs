@@ -2,23 +2,20 @@
 //! their RECORD on the way in, so that a warm install copies (or links) files
 //! instead of inflating the zip again.
 //!
-//! A tree holds the wheel's members at their zip paths, modes 0644 or 0755, and
-//! `.pyfod-files`: one line per member, `<sha256 hex> <size> <path>`, so the new
-//! RECORD needs no second read.
+//! A tree holds the wheel's members at their zip paths, modes 0644 or 0755. Its
+//! index (kept by the store, checked before each use) gives every member's
+//! digest and size, so the new RECORD needs no second read.
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use pyfod_digest::Sha256;
-use pyfod_store::Store;
+use pyfod_manifest::NarNode;
+use pyfod_store::{EntryName, Needs, Produced, Store};
 
 use crate::InstallError;
 use crate::wheel::WheelPlan;
-
-/// The index of a tree's members.
-pub const INDEX: &str = ".pyfod-files";
 
 /// How installed files are made from the unpacked tree.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -48,69 +45,43 @@ impl UnpackedWheels {
     }
 
     /// The unpacked tree of the wheel `sha256`, unpacked now if the store does not
-    /// have it yet, and its members.
+    /// have it whole, and its members.
     pub fn get(
         &self,
         plan: &WheelPlan,
         sha256: &Sha256,
     ) -> Result<(PathBuf, Members), InstallError> {
-        let name = format!("wheel-{}", sha256.to_hex());
-        let path = self.store.tree_path(&name);
-        if let Ok(members) = read_index(&path) {
-            return Ok((path, members));
-        }
-        let store_error = |e: pyfod_store::StoreError| InstallError::Io {
-            action: "use the store at",
-            path: self.store.root().to_path_buf(),
-            source: std::io::Error::other(e),
-        };
-        let work = self.store.temp_entry().map_err(store_error)?;
-        fs::create_dir(work.path()).map_err(|source| InstallError::Io {
-            action: "create",
-            path: work.path().to_path_buf(),
-            source,
-        })?;
-        let files = plan.unpack_members(work.path())?;
-        let mut index = String::new();
-        for (member, sha, size) in &files {
-            index.push_str(&format!("{} {size} {member}\n", sha.to_hex()));
-        }
-        let index_path = work.path().join(INDEX);
-        let mut file = fs::File::create(&index_path).map_err(|source| InstallError::Io {
-            action: "create",
-            path: index_path.clone(),
-            source,
-        })?;
-        file.write_all(index.as_bytes())
-            .map_err(|source| InstallError::Io {
-                action: "write",
-                path: index_path.clone(),
+        let name = EntryName::Tree(format!("wheel-{}", sha256.to_hex()));
+        let found = self.store.entry(&name, || {
+            let work = self.store.temp_entry()?;
+            fs::create_dir(work.path()).map_err(|source| InstallError::Io {
+                action: "create",
+                path: work.path().to_path_buf(),
                 source,
             })?;
-        let path = self.store.publish_tree(&name, work).map_err(store_error)?;
-        let members = read_index(&path).map_err(|source| InstallError::Io {
-            action: "read",
-            path: path.join(INDEX),
-            source,
+            plan.unpack_members(work.path())?;
+            let index = self.store.index_tree(&work)?;
+            Ok::<_, InstallError>(Produced {
+                manifest: b"wheel\n".to_vec(),
+                tree: Some((work, index)),
+                needs: Needs::default(),
+            })
         })?;
-        Ok((path, members))
+        let index = found.index.expect("an unpacked wheel has a tree");
+        let members = index
+            .0
+            .entries
+            .iter()
+            .filter_map(|entry| match entry.node {
+                NarNode::Regular { sha256, size, .. } => Some((
+                    String::from_utf8_lossy(entry.path.as_bytes()).into_owned(),
+                    (sha256, size),
+                )),
+                _ => None,
+            })
+            .collect();
+        Ok((found.tree.expect("an index comes with a tree"), members))
     }
-}
-
-fn read_index(tree: &Path) -> std::io::Result<Members> {
-    let text = fs::read_to_string(tree.join(INDEX))?;
-    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "a malformed index");
-    text.lines()
-        .map(|line| {
-            let mut parts = line.splitn(3, ' ');
-            let sha = parts.next().ok_or_else(bad)?;
-            let size = parts.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-            let path = parts.next().ok_or_else(bad)?;
-            let sha =
-                pyfod_digest::HashFormat::parse_any(&format!("sha256:{sha}")).map_err(|_| bad())?;
-            Ok((path.to_owned(), (sha, size)))
-        })
-        .collect()
 }
 
 /// Makes `to` from the unpacked file `from`, by `mode`; `to`'s directory exists.

@@ -5,7 +5,7 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 
-use crate::interpreter::Interpreter;
+use crate::Interpreter;
 use crate::{Compat, InstallError, Layout};
 
 /// `lib/python3.Y/site-packages`, relative to the venv.

@@ -7,10 +7,8 @@ use std::io::{BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use pyfod_digest::Sha256;
-use pyfod_manifest::normalise_name;
+use pyfod_python::normalise_name;
 
 use crate::InstallError;
 use crate::launcher;
@@ -393,67 +391,33 @@ fn read_text(
 
 /// RECORD rows: path → SHA-256 (`None` when the row has no sha256 hash).
 fn parse_record(text: &str) -> Result<HashMap<String, Option<Vec<u8>>>, String> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let mut out = HashMap::new();
-    for row in reader.records() {
-        let row = row.map_err(|e| e.to_string())?;
-        let path = row.get(0).unwrap_or_default().to_owned();
-        let hash = row
-            .get(1)
-            .and_then(|h| h.strip_prefix("sha256="))
-            .map(|h| {
-                URL_SAFE_NO_PAD
-                    .decode(h)
-                    .map_err(|e| format!("{path}: bad hash: {e}"))
-            })
-            .transpose()?;
-        out.insert(path, hash);
-    }
-    Ok(out)
+    let rows = pyfod_python::record::parse(text).map_err(|e| e.to_string())?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let sha256 = row
+                .hash
+                .filter(|h| h.algorithm == "sha256")
+                .map(|h| h.digest);
+            (row.path, sha256)
+        })
+        .collect())
 }
 
 /// A RECORD for the installed files, paths relative to site-packages, sorted,
 /// with a row for itself.
 pub fn record(site: &str, dist_info: &str, files: &[Written]) -> String {
-    let mut rows: Vec<(String, String)> = files
+    let rows: Vec<(String, Sha256, u64)> = files
         .iter()
         .map(|f| {
             let path = match f.path.strip_prefix(&format!("{site}/")) {
                 Some(inside) => inside.to_owned(),
                 None => format!("{}{}", "../".repeat(site.split('/').count()), f.path),
             };
-            let row = format!(
-                "{},sha256={},{}",
-                quote(&path),
-                URL_SAFE_NO_PAD.encode(f.sha256.as_bytes()),
-                f.size
-            );
-            (path, row)
+            (path, f.sha256, f.size)
         })
         .collect();
-    let own = format!("{dist_info}/RECORD");
-    rows.push((own.clone(), format!("{},,", quote(&own))));
-    // By path, as uv sorts: `GMT` before `GMT+0`, though `,` sorts after `+`.
-    rows.sort();
-    let mut text = rows
-        .into_iter()
-        .map(|(_, row)| row)
-        .collect::<Vec<_>>()
-        .join("\n");
-    text.push('\n');
-    text
-}
-
-/// CSV quoting for a path with a comma or a quote.
-fn quote(path: &str) -> String {
-    if path.contains([',', '"', '\n']) {
-        format!("\"{}\"", path.replace('"', "\"\""))
-    } else {
-        path.to_owned()
-    }
+    pyfod_python::record::write(&rows, &format!("{dist_info}/RECORD"))
 }
 
 #[cfg(test)]

@@ -152,17 +152,12 @@ impl fmt::Debug for RelPath {
     }
 }
 
-/// A path inside a pyfod store, relative to the store's root (`blobs/sha256/…`,
-/// `trees/…`), so a manifest stays valid when the store moves.
+/// A path inside a pyfod store, relative to the store's root (`trees/…/tree`),
+/// so a manifest stays valid when the store moves. Only the store turns it into
+/// a path on disk, after checking it stays inside and names what it says.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct StorePath(pub String);
-
-impl StorePath {
-    pub fn under(&self, store_root: &Path) -> PathBuf {
-        store_root.join(&self.0)
-    }
-}
 
 impl fmt::Display for StorePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -24,6 +24,9 @@ pub struct HashSettings {
     pub read_ahead: u64,
     /// Record every entry with its own SHA-256, for a hash manifest.
     pub record_entries: bool,
+    /// Names left out at every depth below the root (`.git`, say): the hash is
+    /// that of the tree without them.
+    pub skip_names: Vec<Vec<u8>>,
 }
 
 impl Default for HashSettings {
@@ -32,6 +35,7 @@ impl Default for HashSettings {
             readers: default_readers(),
             read_ahead: 4 * 1024 * 1024,
             record_entries: false,
+            skip_names: Vec::new(),
         }
     }
 }
@@ -67,7 +71,12 @@ pub fn hash_path(
     let budget = Budget::new(settings.read_ahead);
     // Enough recycled chunks to cover the read-ahead, and the readers' own.
     let pool = BufferPool::new((settings.read_ahead / read::CHUNK) as usize + settings.readers + 8);
-    let walker = Walker::new(unit_tx, job_tx, settings.record_entries);
+    let walker = Walker::new(
+        unit_tx,
+        job_tx,
+        settings.record_entries,
+        settings.skip_names.clone(),
+    );
     thread::scope(|scope| {
         scope.spawn(move || walker.run(root));
         for _ in 0..settings.readers.max(1) {

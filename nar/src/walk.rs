@@ -64,6 +64,8 @@ pub(crate) struct Walker {
     units: Sender<Result<Unit, HashError>>,
     jobs: Sender<Job>,
     record_digests: bool,
+    /// Names left out at every depth.
+    skip: Vec<Vec<u8>>,
     next_index: u64,
     nodes: Vec<Node>,
     files: Vec<FileJob>,
@@ -92,11 +94,13 @@ impl Walker {
         units: Sender<Result<Unit, HashError>>,
         jobs: Sender<Job>,
         record_digests: bool,
+        skip: Vec<Vec<u8>>,
     ) -> Self {
         Walker {
             units,
             jobs,
             record_digests,
+            skip,
             next_index: 0,
             nodes: Vec::new(),
             files: Vec::new(),
@@ -143,7 +147,10 @@ impl Walker {
     ) -> Result<(), Stop> {
         let file_type = meta.file_type();
         if file_type.is_dir() {
-            let entries = list_dir(&path)?;
+            let mut entries = list_dir(&path)?;
+            if !self.skip.is_empty() {
+                entries.retain(|(name, _)| !self.skip.contains(name));
+            }
             self.push(Node::DirStart { name })?;
             stack.push(Frame {
                 dir: path,

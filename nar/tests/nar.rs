@@ -185,6 +185,7 @@ fn same_hash_whatever_the_reader_count_and_read_ahead() {
                 readers,
                 read_ahead,
                 record_entries: readers % 2 == 0,
+                skip_names: Vec::new(),
             };
             let hash = hash_path(&root, &settings, None).unwrap();
             assert_eq!(
@@ -257,4 +258,30 @@ fn special_files_are_errors_that_name_the_path() {
 fn missing_root_names_the_path() {
     let error = hash_path(Path::new("/no/such/tree"), &HashSettings::default(), None).unwrap_err();
     assert!(error.to_string().contains("/no/such/tree"), "{error}");
+}
+
+#[test]
+fn skipped_names_hash_as_if_they_were_not_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let (with, without) = (dir.path().join("with"), dir.path().join("without"));
+    for root in [&with, &without] {
+        std::fs::create_dir_all(root.join("pkg/sub")).unwrap();
+        std::fs::write(root.join("pkg/sub/mod.py"), b"x = 1\n").unwrap();
+    }
+    for extra in [".git/HEAD", "pkg/__pycache__/mod.pyc", "pkg/sub/.git"] {
+        let path = with.join(extra);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"noise").unwrap();
+    }
+    let settings = HashSettings {
+        skip_names: vec![b".git".to_vec(), b"__pycache__".to_vec()],
+        ..HashSettings::default()
+    };
+    assert_eq!(
+        hash_path(&with, &settings, None).unwrap().nar_sha256,
+        hash_path(&without, &HashSettings::default(), None)
+            .unwrap()
+            .nar_sha256
+    );
+    assert_ne!(sri(&with), sri(&without));
 }

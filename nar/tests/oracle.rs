@@ -29,6 +29,7 @@ fn random_trees_hash_as_nix_hash_does() {
             readers: 1 + (seed as usize % 4),
             read_ahead: if seed % 3 == 0 { 4096 } else { 32 << 20 },
             record_entries: seed % 2 == 0,
+            skip_names: Vec::new(),
         };
         let ours = hash_path(&root, &settings, None).unwrap();
         let theirs = oracle::nix_hash(&root).unwrap();

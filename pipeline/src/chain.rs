@@ -1,100 +1,232 @@
-//! The stages of `pyfod build`, each run through the store's cache: a stage whose
-//! key (stage, format version, input digest, options digest) is in the store is
-//! not run. A key is filled under its lock, so two builds of one project wait for
-//! each other instead of doing the work twice.
+//! The stages of `pyfod build`, in order, each through the store's one cached
+//! path ([`pyfod_store::Store::run_stage`]): fetch → (build locks: fetch,
+//! install) → build-sdist → install → scrub. `--from` and `--to` cut the chain,
+//! the manifests between kept in `--manifests`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use pyfod_digest::Sha256;
-use pyfod_manifest::{
-    Artifact, FetchManifest, Manifest, ScrubManifest, StorePath, StoredTree, WheelsManifest,
-};
-use pyfod_store::{StageEntry, StageKey, Store};
+use pyfod_manifest::{Artifact, FetchManifest, ScrubManifest};
+use pyfod_store::{Origin, Stage, StageOutput, Store, TreeIndex};
 
-/// What the stages share: the store, the interpreter, and the lines they print.
+use crate::settings::BuildSettings;
+
+/// A stage `--from` and `--to` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Step {
+    Fetch,
+    BuildSdist,
+    Install,
+    Scrub,
+}
+
+impl Step {
+    /// The manifest this stage writes into `--manifests`.
+    fn manifest(self) -> &'static str {
+        match self {
+            Step::Fetch => "fetch.manifest",
+            Step::BuildSdist => "wheels.manifest",
+            Step::Install => "install.manifest",
+            Step::Scrub => "scrub.manifest",
+        }
+    }
+}
+
+/// Which stages run: `--from` to `--to`, with the manifests between them kept in
+/// `--manifests`.
+#[derive(Debug)]
+pub struct Span<'a> {
+    pub from: Step,
+    pub to: Option<Step>,
+    pub dir: Option<&'a Path>,
+}
+
+impl Span<'_> {
+    fn runs(&self, step: Step) -> bool {
+        step >= self.from && self.to.is_none_or(|to| step <= to)
+    }
+
+    fn ends_at(&self, step: Step) -> bool {
+        self.to == Some(step)
+    }
+
+    /// The manifest `step` wrote in an earlier run, read back from `--manifests`.
+    fn read(&self, step: Step) -> anyhow::Result<Vec<u8>> {
+        let dir = self.dir.context("--from needs --manifests")?;
+        let path = dir.join(step.manifest());
+        fs::read(&path).with_context(|| {
+            format!(
+                "cannot read {}; run the stages before --from (e.g. with --to) with the same --manifests",
+                path.display()
+            )
+        })
+    }
+
+    /// Keeps `step`'s manifest in `--manifests`.
+    fn keep(&self, step: Step, bytes: &[u8]) -> anyhow::Result<()> {
+        if let Some(dir) = self.dir {
+            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let path = dir.join(step.manifest());
+            pyfod_store::write_atomic(&path, bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// What the chain made: the scrubbed tree in the store, checked.
+#[derive(Debug)]
+pub struct Result {
+    pub tree: PathBuf,
+    pub index: TreeIndex,
+    pub manifest: ScrubManifest,
+    /// The local sources fetch read, for the record of inputs.
+    pub local: Vec<pyfod_fetch::LocalSource>,
+}
+
+/// One build's run through the stages.
 #[derive(Debug)]
 pub struct Chain<'a> {
     pub store: &'a Store,
-    pub python: String,
-    pub target: pyfod_fetch::target::Target,
-    pub interpreter: pyfod_install::Interpreter,
+    pub settings: &'a BuildSettings,
+    pub span: Span<'a>,
     pub steps: Steps,
 }
 
 impl Chain<'_> {
-    /// fetch: keyed by the lock, the pyproject.toml beside it, and the interpreter.
-    pub fn fetch(&mut self, label: &str, lock: &Path) -> anyhow::Result<(Vec<u8>, FetchManifest)> {
-        let options = pyfod_fetch::Options {
-            lock: lock.to_path_buf(),
-            python: Some(self.python.clone()),
-            ..Default::default()
+    /// Runs the stages the span covers; `None` when `--to` stops before the end.
+    pub fn run(&mut self) -> anyhow::Result<Option<Result>> {
+        let mut local = Vec::new();
+        let fetched = if self.span.runs(Step::Fetch) {
+            let (bytes, sources) = self.fetch("fetch", &self.settings.lock.clone())?;
+            local = sources;
+            self.span.keep(Step::Fetch, &bytes)?;
+            bytes
+        } else if self.span.runs(Step::BuildSdist) {
+            self.span.read(Step::Fetch)?
+        } else {
+            Vec::new()
         };
-        let lock_bytes =
-            fs::read(lock).with_context(|| format!("cannot read {}", lock.display()))?;
-        let pyproject = lock
-            .parent()
-            .map(|d| d.join("pyproject.toml"))
-            .and_then(|p| fs::read(p).ok())
-            .unwrap_or_default();
-        let key = StageKey::new(
-            "fetch",
-            pyfod_fetch::FORMAT_VERSION,
-            &digest(&[&lock_bytes, &pyproject]),
-            &digest(&[
-                format!("{:?}", self.target.interpreter).as_bytes(),
-                self.target.python_full_version.as_bytes(),
-            ]),
-        );
-        let store = self.store;
-        let target = self.target.clone();
-        let bytes = cached(
-            store,
-            &key,
-            &mut self.steps,
-            label,
-            |entry| {
-                // Cached, if every artifact it names is still in the store.
-                let bytes = fs::read(&entry.manifest).ok()?;
-                let (_, manifest) = FetchManifest::decode(&bytes).ok()?;
-                manifest
-                    .packages
-                    .iter()
-                    .all(|p| match &p.artifact {
-                        Artifact::Wheel(f) | Artifact::Sdist(f) => store.has_blob(&f.sha256),
-                        Artifact::Tree { tree, .. } => tree.store_path.under(store.root()).exists(),
-                    })
-                    .then_some(bytes)
-            },
-            || {
-                let manifest = pyfod_fetch::run_for(&options, target, store)
-                    .with_context(|| format!("cannot fetch what {} needs", lock.display()))?;
-                Ok((manifest.encode(Some(manifest.lock)), None))
-            },
-        )?;
-        let (_, manifest) = FetchManifest::decode(&bytes)?;
-        Ok((bytes, manifest))
+        if self.span.ends_at(Step::Fetch) {
+            return Ok(None);
+        }
+        let wheels = if self.span.runs(Step::BuildSdist) {
+            let bytes = self.build_sdist(fetched)?;
+            self.span.keep(Step::BuildSdist, &bytes)?;
+            bytes
+        } else if self.span.runs(Step::Install) {
+            self.span.read(Step::BuildSdist)?
+        } else {
+            Vec::new()
+        };
+        if self.span.ends_at(Step::BuildSdist) {
+            return Ok(None);
+        }
+        let installed = if self.span.runs(Step::Install) {
+            let input = pyfod_install::WheelsInput::from_manifest(wheels, self.store)
+                .context("cannot install the wheels the build-sdist manifest names")?;
+            let output =
+                self.stage::<pyfod_install::Install>("install", &input, &self.settings.install)?;
+            self.span.keep(Step::Install, &output.bytes)?;
+            output.bytes
+        } else {
+            self.span.read(Step::Install)?
+        };
+        if self.span.ends_at(Step::Install) {
+            return Ok(None);
+        }
+        let input = pyfod_scrub::InstalledTree::from_manifest(installed, self.store)
+            .context("cannot scrub the venv the install manifest names")?;
+        let scrubbed = self.stage::<pyfod_scrub::Scrub>("scrub", &input, &self.settings.scrub)?;
+        self.span.keep(Step::Scrub, &scrubbed.bytes)?;
+        if self.span.ends_at(Step::Scrub) {
+            return Ok(None);
+        }
+        Ok(Some(Result {
+            tree: scrubbed.tree.context("the scrub stage made no tree")?,
+            index: scrubbed
+                .index
+                .context("the scrub stage's tree has no index")?,
+            manifest: scrubbed.manifest,
+            local,
+        }))
     }
 
-    /// The build environments: `[build] lock`, and the lock of each source package
-    /// that has its own, fetched and installed into the store, where they live.
-    pub fn build_envs(
+    /// One stage through the store, with its line on stderr.
+    fn stage<S: Stage>(
         &mut self,
-        config: &pyfod_build_sdist::BuildConfig,
+        label: &str,
+        input: &S::Input,
+        settings: &S::Settings,
+    ) -> anyhow::Result<StageOutput<S::Output>>
+    where
+        S::Error: std::error::Error + Send + Sync + 'static,
+    {
+        self.steps.start();
+        let output = self
+            .store
+            .run_stage::<S>(input, settings)
+            .map_err(anyhow::Error::new)?;
+        self.steps.done(label, output.origin);
+        Ok(output)
+    }
+
+    /// Fetches a lock; returns the manifest's bytes and the local sources read.
+    fn fetch(
+        &mut self,
+        label: &str,
+        lock: &Path,
+    ) -> anyhow::Result<(Vec<u8>, Vec<pyfod_fetch::LocalSource>)> {
+        let settings = if lock == self.settings.lock {
+            self.settings.fetch.clone()
+        } else {
+            self.settings.build_env_fetch()
+        };
+        let input = pyfod_fetch::LockInput::read(lock, &settings)
+            .with_context(|| format!("cannot read what {} needs", lock.display()))?;
+        let output = self
+            .stage::<pyfod_fetch::Fetch>(label, &input, &settings)
+            .with_context(|| format!("cannot fetch what {} needs", lock.display()))?;
+        Ok((output.bytes, input.local))
+    }
+
+    /// build-sdist, with the build environments its build locks make.
+    fn build_sdist(&mut self, fetched: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+        let (_, manifest) = <FetchManifest as pyfod_manifest::Manifest>::decode(&fetched)
+            .context("the fetch manifest is not usable")?;
+        let envs = self.build_envs(&manifest)?;
+        let input = pyfod_build_sdist::SourcesInput::new(fetched, envs)?;
+        let settings = self.settings.build.clone();
+        let output =
+            self.stage::<pyfod_build_sdist::BuildSdist>("build-sdist", &input, &settings)?;
+        Ok(output.bytes)
+    }
+
+    /// The build environments: `[build] lock`, and the lock of each source
+    /// package that has its own, fetched and installed into the store.
+    fn build_envs(
+        &mut self,
         fetched: &FetchManifest,
     ) -> anyhow::Result<pyfod_build_sdist::BuildEnvs> {
         let mut envs = pyfod_build_sdist::BuildEnvs::default();
+        let sources: Vec<&str> = fetched
+            .packages
+            .iter()
+            .filter(|p| !matches!(p.artifact, Artifact::Wheel(_)))
+            .map(|p| p.name.as_str())
+            .collect();
+        if sources.is_empty() {
+            return Ok(envs);
+        }
+        let config = self.settings.build_config.clone();
         if let Some(lock) = &config.lock {
             envs.default = Some(self.build_env(lock, "")?);
         }
-        for package in &fetched.packages {
-            if matches!(package.artifact, Artifact::Wheel(_)) {
-                continue;
-            }
-            if let Some(lock) = config.package(&package.name).and_then(|p| p.lock.as_ref()) {
-                let name = pyfod_manifest::normalise_name(&package.name);
+        for name in sources {
+            if let Some(lock) = config.package(name).and_then(|p| p.lock.as_ref()) {
+                let name = pyfod_python::normalise_name(name);
                 let env = self.build_env(lock, &format!(" for {name}"))?;
                 envs.packages.insert(name, env);
             }
@@ -108,197 +240,21 @@ impl Chain<'_> {
         lock: &Path,
         whose: &str,
     ) -> anyhow::Result<pyfod_build_sdist::BuildEnv> {
-        let (bytes, fetched) = self.fetch(&format!("fetch (build lock{whose})"), lock)?;
-        let wheels = pyfod_install::wheels_of_fetch(&fetched, self.store.root())
+        let (bytes, _) = self.fetch(&format!("fetch (build lock{whose})"), lock)?;
+        let input = pyfod_install::WheelsInput::from_manifest(bytes, self.store)
             .with_context(|| format!("the build lock {} must be all wheels", lock.display()))?;
-        let layout = pyfod_install::Layout {
-            prefix: PathBuf::new(),
-            prompt: None,
-            compat: None,
-            collisions: Default::default(),
-            project_dir: None,
-        };
-        let venv = self.install(
+        let settings = self.settings.build_env_install();
+        let venv = self.stage::<pyfod_install::Install>(
             &format!("install (build env{whose})"),
-            &wheels,
-            &Sha256::of(&bytes),
-            &layout,
+            &input,
+            &settings,
         )?;
         Ok(pyfod_build_sdist::BuildEnv::from_manifest(
-            &venv,
-            self.store.root(),
+            &venv.bytes,
+            self.store,
             Some(lock.to_path_buf()),
         )?)
     }
-
-    /// build-sdist: keyed by the fetch manifest, the build environment, the
-    /// `[build]` settings and the variables they let through.
-    pub fn build_sdist(
-        &mut self,
-        fetch_bytes: &[u8],
-        fetched: &FetchManifest,
-        envs: &pyfod_build_sdist::BuildEnvs,
-        config: &pyfod_build_sdist::BuildConfig,
-        system_libraries: &[(String, String)],
-        options: &pyfod_build_sdist::Options,
-    ) -> anyhow::Result<(Vec<u8>, WheelsManifest)> {
-        let passed: Vec<String> = config
-            .passed_env(std::env::vars())
-            .iter()
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect();
-        let key = StageKey::new(
-            "build-sdist",
-            pyfod_build_sdist::FORMAT_VERSION,
-            &Sha256::of(fetch_bytes),
-            &digest(&[
-                envs.all()
-                    .map(|e| e.digest.to_hex())
-                    .collect::<Vec<_>>()
-                    .join(",")
-                    .as_bytes(),
-                format!("{config:?}").as_bytes(),
-                passed.join("\n").as_bytes(),
-                format!("{system_libraries:?}").as_bytes(),
-                // A --check run builds again, whatever the store has.
-                format!("check={}", options.check).as_bytes(),
-                self.python.as_bytes(),
-            ]),
-        );
-        let store = self.store;
-        let quiet = self.steps.quiet;
-        let bytes = cached(
-            store,
-            &key,
-            &mut self.steps,
-            "build-sdist",
-            |entry| {
-                let bytes = fs::read(&entry.manifest).ok()?;
-                let (_, manifest) = WheelsManifest::decode(&bytes).ok()?;
-                manifest
-                    .wheels
-                    .iter()
-                    .all(|w| store.has_blob(&w.wheel.sha256))
-                    .then_some(bytes)
-            },
-            || {
-                let mut options = options.clone();
-                options.quiet |= quiet;
-                if options.python.is_none() {
-                    options.python = Some(self.python.clone());
-                }
-                let (manifest, _) = pyfod_build_sdist::run(fetched, envs, &options, config, store)
-                    .context("cannot build the lock's sources into wheels")?;
-                Ok((manifest.encode(Some(Sha256::of(fetch_bytes))), None))
-            },
-        )?;
-        let (_, manifest) = WheelsManifest::decode(&bytes)?;
-        Ok((bytes, manifest))
-    }
-
-    /// install: keyed by the wheels, the interpreter and the layout.
-    pub fn install(
-        &mut self,
-        label: &str,
-        wheels: &[pyfod_install::WheelInput],
-        input: &Sha256,
-        layout: &pyfod_install::Layout,
-    ) -> anyhow::Result<Vec<u8>> {
-        self.steps.start();
-        let venv = pyfod_install::stage::install_in_store(
-            wheels,
-            input,
-            layout,
-            &self.interpreter,
-            pyfod_install::unpacked::LinkMode::Copy,
-            self.store,
-        )?;
-        if venv.cached {
-            self.steps.line(label, "cached");
-        } else {
-            self.steps.done(label);
-        }
-        Ok(venv.manifest)
-    }
-
-    /// scrub: keyed by the install manifest and the rules.
-    pub fn scrub(
-        &mut self,
-        install_bytes: &[u8],
-        installed: &pyfod_manifest::InstallManifest,
-        options: &pyfod_scrub::Options,
-    ) -> anyhow::Result<(Vec<u8>, ScrubManifest)> {
-        let key = StageKey::new(
-            "scrub",
-            pyfod_scrub::FORMAT_VERSION,
-            &Sha256::of(install_bytes),
-            &digest(&[format!("{options:?}").as_bytes()]),
-        );
-        let store = self.store;
-        let bytes = cached(
-            store,
-            &key,
-            &mut self.steps,
-            "scrub",
-            |entry| {
-                entry.tree.as_ref()?;
-                fs::read(&entry.manifest).ok()
-            },
-            || {
-                let work = store.temp_entry()?;
-                pyfod_store::copy_tree(&installed.tree.store_path.under(store.root()), work.path())
-                    .context("cannot copy the installed tree")?;
-                let mut manifest = pyfod_scrub::run(work.path(), options)?;
-                manifest.tree = Some(stage_tree(&key, work.path())?);
-                Ok((manifest.encode(Some(Sha256::of(install_bytes))), Some(work)))
-            },
-        )?;
-        let (_, manifest) = ScrubManifest::decode(&bytes)?;
-        Ok((bytes, manifest))
-    }
-}
-
-/// A stage's output from the store, or made by `make` and published there, under
-/// the key's lock. `usable` says whether a stored entry can be used (its manifest
-/// bytes), `make` returns the manifest bytes and the tree it built, if any.
-fn cached(
-    store: &Store,
-    key: &StageKey,
-    steps: &mut Steps,
-    stage: &str,
-    usable: impl Fn(&StageEntry) -> Option<Vec<u8>>,
-    make: impl FnOnce() -> anyhow::Result<(Vec<u8>, Option<pyfod_store::TempEntry>)>,
-) -> anyhow::Result<Vec<u8>> {
-    steps.start();
-    let _lock = store.lock(&format!("stage-{key}"))?;
-    if let Some(bytes) = store.stage(key).as_ref().and_then(&usable) {
-        steps.line(stage, "cached");
-        return Ok(bytes);
-    }
-    let (bytes, tree) = make()?;
-    store.publish_stage(key, &bytes, tree)?;
-    steps.done(stage);
-    Ok(bytes)
-}
-
-/// Where a stage's tree will be once published, with its NAR hash.
-fn stage_tree(key: &StageKey, tree: &Path) -> anyhow::Result<StoredTree> {
-    let hash = pyfod_nar::hash_path(tree, &pyfod_nar::HashSettings::default(), None)
-        .context("cannot hash a stage's tree")?;
-    Ok(StoredTree {
-        store_path: StorePath(format!("stages/{key}/tree")),
-        nar_sha256: hash.nar_sha256,
-    })
-}
-
-/// SHA-256 of length-prefixed parts.
-pub fn digest(parts: &[&[u8]]) -> Sha256 {
-    let mut hasher = pyfod_digest::Sha256Hasher::new();
-    for part in parts {
-        hasher.update(&(part.len() as u64).to_le_bytes());
-        hasher.update(part);
-    }
-    hasher.finish()
 }
 
 /// One line per stage on stderr: what ran and how long it took.
@@ -320,9 +276,14 @@ impl Steps {
         self.last = Instant::now();
     }
 
-    fn done(&mut self, stage: &str) {
-        let took = format!("ran ({:.2} s)", self.last.elapsed().as_secs_f64());
-        self.line(stage, &took);
+    fn done(&mut self, stage: &str, origin: Origin) {
+        match origin {
+            Origin::Cached => self.line(stage, "cached"),
+            Origin::Ran => {
+                let took = format!("ran ({:.2} s)", self.last.elapsed().as_secs_f64());
+                self.line(stage, &took);
+            }
+        }
     }
 
     pub fn line(&mut self, stage: &str, what: &str) {

@@ -23,13 +23,15 @@ pub struct Command {
     /// Exit 1 when the two differ, like `git diff --exit-code`
     #[arg(long)]
     pub exit_code: bool,
-    #[command(flatten)]
-    pub options: pyfod_hash::Options,
+    /// Threads that read files ahead of the hasher [default: 3 per core, 4 to 16]
+    #[arg(long, value_name = "N", value_parser = pyfod_cli::parse_jobs)]
+    pub jobs: Option<usize>,
 }
 
 pub fn execute(command: &Command, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let old = load(&command.old, &command.options)?;
-    let new = load(&command.new, &command.options)?;
+    let jobs = command.jobs.and_then(std::num::NonZeroUsize::new);
+    let old = load(&command.old, jobs)?;
+    let new = load(&command.new, jobs)?;
     let changes = diff::diff(&old, &new);
     let mut out = format!(
         "--- {}  {}\n+++ {}  {}\n",
@@ -48,11 +50,11 @@ pub fn execute(command: &Command, _global: &GlobalArgs) -> anyhow::Result<ExitCo
 }
 
 /// A hash manifest from a manifest file, or by hashing a tree.
-fn load(path: &Path, options: &pyfod_hash::Options) -> anyhow::Result<HashManifest> {
+fn load(path: &Path, jobs: Option<std::num::NonZeroUsize>) -> anyhow::Result<HashManifest> {
     if is_manifest(path) {
         return pyfod_hash::command::read_hash_manifest(path);
     }
-    pyfod_hash::run(path, options).with_context(|| format!("cannot hash {}", path.display()))
+    pyfod_hash::run(path, jobs).with_context(|| format!("cannot hash {}", path.display()))
 }
 
 fn is_manifest(path: &Path) -> bool {

@@ -5,9 +5,11 @@
 mod build;
 mod chain;
 mod config;
+mod delivery;
 mod diff;
-mod history;
 mod manifest_show;
+mod settings;
+mod store_command;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +48,9 @@ pub enum Commands {
     Scrub(pyfod_scrub::Command),
     /// Run every stage, from uv.lock to the scrubbed venv and its NAR hash
     Build(build::BuildCommand),
+    /// Check the store, or remove what no recent build used
+    #[command(subcommand)]
+    Store(store_command::StoreCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,5 +75,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Commands::Install(command) => pyfod_install::command::execute(command, &cli.global),
         Commands::Scrub(command) => pyfod_scrub::command::execute(command, &cli.global),
         Commands::Build(command) => build::execute(command, &cli.global),
+        Commands::Store(command) => store_command::execute(command, &cli.global),
     }
 }

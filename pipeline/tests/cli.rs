@@ -369,8 +369,8 @@ fn two_builds_at_once_on_one_store_agree() {
     assert_eq!(a.stdout, b.stdout);
     let entries = fs::read_dir(store.join("stages")).unwrap().count();
     assert_eq!(
-        entries, 6,
-        "one fetch, one build-sdist, one install, one scrub, and one build of each of the example's two sources"
+        entries, 8,
+        "one fetch, one build-sdist, one install, one scrub, and for each of the example's two sources, what its backend asked for and its build"
     );
 }
 
@@ -409,7 +409,7 @@ fn a_mismatch_shows_what_changed_since_the_last_match() {
     assert_eq!(moved.status.code(), Some(102));
     let stderr = String::from_utf8(moved.stderr).unwrap();
     assert!(
-        stderr.contains("was last produced from other inputs (options changed since)"),
+        stderr.contains("was last produced from other inputs (install settings changed since)"),
         "{stderr}"
     );
     assert!(

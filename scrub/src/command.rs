@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use pyfod_cli::{EXIT_HASH_MISMATCH, GlobalArgs};
-use pyfod_manifest::{AnyManifest, Manifest, ScrubManifest};
+use pyfod_manifest::{Manifest, ScrubManifest};
 
-use crate::Options;
+use crate::config::ScrubConfig;
+use crate::{InstalledTree, Preset, Settings};
 
 /// Remove Nix store references and machine paths from a venv tree
 #[derive(Debug, Clone, clap::Args)]
@@ -43,48 +44,128 @@ pub struct Command {
     pub config: Option<PathBuf>,
 
     #[command(flatten)]
-    pub options: Options,
+    pub args: Args,
+}
+
+/// The scrub stage's flags: the rules.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Args {
+    /// Rules: `default` (every reference, everywhere) or `seed` (the seed FOD's installPhase, exactly) [default: default]
+    #[arg(long, value_name = "PRESET")]
+    pub preset: Option<Preset>,
+
+    /// The Nix store directory [default: /nix/store]
+    #[arg(long, value_name = "DIR")]
+    pub store_dir: Option<String>,
+
+    /// Also strip this store path's hash part, wherever it appears (repeatable)
+    #[arg(long = "ref", value_name = "PATH")]
+    pub refs: Vec<String>,
+
+    /// Also strip the store paths listed in FILE, one a line (`nix-store -qR` output, say)
+    #[arg(long, value_name = "FILE")]
+    pub refs_from: Vec<PathBuf>,
+
+    /// Leave this store path's references alone (repeatable)
+    #[arg(long, value_name = "PATH")]
+    pub keep: Vec<String>,
+
+    /// The interpreter prefix that becomes @python@ [default: pyvenv.cfg's `home`, less `/bin`]
+    #[arg(long, value_name = "PATH")]
+    pub python_prefix: Option<String>,
+
+    /// Replace the interpreter prefix by @python@ in every file and symlink, not only pyvenv.cfg
+    #[arg(long)]
+    pub python_everywhere: bool,
+
+    /// Keep bin/ (removed by default, as the seed does: launchers name the build's paths)
+    #[arg(long)]
+    pub keep_bin: bool,
+
+    /// Keep *.pyc files (removed by default: they embed source paths)
+    #[arg(long)]
+    pub keep_pyc: bool,
+
+    /// Treat a reference left after scrubbing as an error (exit 102), not a warning
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Threads [default: one per core]
+    #[arg(long, value_name = "N", value_parser = pyfod_cli::parse_jobs)]
+    pub jobs: Option<usize>,
+}
+
+impl Args {
+    /// The flags as a `[scrub]` table, for [`crate::config::resolve`].
+    pub fn as_config(&self) -> ScrubConfig {
+        let set = |flag: bool| flag.then_some(true);
+        ScrubConfig {
+            preset: self.preset,
+            store_dir: self.store_dir.clone(),
+            refs: self.refs.clone(),
+            refs_from: self.refs_from.clone(),
+            keep: self.keep.clone(),
+            python_prefix: self.python_prefix.clone(),
+            python_everywhere: set(self.python_everywhere),
+            keep_bin: set(self.keep_bin),
+            keep_pyc: set(self.keep_pyc),
+            strict: set(self.strict),
+        }
+    }
 }
 
 pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let options = match &command.config {
-        Some(path) => match crate::config::load(path)? {
-            Some(config) => {
-                let base = path.parent().unwrap_or(Path::new("."));
-                command.options.clone().with_config(config, base)
-            }
-            None => command.options.clone(),
-        },
-        None => command.options.clone(),
+    let file = match &command.config {
+        Some(path) => crate::config::load(path)?,
+        None => None,
     };
-    let (source, input) = match (&command.dir, &command.input) {
-        (Some(dir), _) => (dir.clone(), None),
+    let mut settings = crate::config::resolve(command.args.as_config(), file)?;
+    settings.jobs = command.args.jobs.and_then(std::num::NonZeroUsize::new);
+    let (manifest, bytes) = match (&command.dir, &command.input) {
+        (Some(dir), _) => {
+            let manifest = match (&command.out, command.in_place) {
+                (Some(out), _) => {
+                    refuse_out_inside(dir, out)?;
+                    scrub_into(dir, out, &settings)?
+                }
+                (None, true) => crate::scrub(dir, &settings)
+                    .with_context(|| format!("cannot scrub {}", dir.display()))?,
+                (None, false) => bail!(
+                    "say where the result goes: --in-place to change {} itself, or --out OUT for a scrubbed copy",
+                    dir.display()
+                ),
+            };
+            let bytes = manifest.encode(None);
+            (manifest, bytes)
+        }
         (None, Some(input)) => {
-            let (tree, digest) = tree_of_install_manifest(input, global)?;
-            (tree, Some(digest))
+            if command.in_place {
+                bail!("a tree in the store is never changed; give --out OUT for the scrubbed copy")
+            }
+            let store = global.open_store()?;
+            let bytes =
+                fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
+            let installed = InstalledTree::from_manifest(bytes, &store)
+                .with_context(|| format!("cannot scrub what {} names", input.display()))?;
+            let output = crate::run(&installed, &settings, &store)?;
+            if let Some(out) = &command.out {
+                let tree = output.tree.as_ref().expect("a scrubbed tree");
+                pyfod_store::replace_tree(tree, out).with_context(|| {
+                    format!("cannot write the scrubbed tree to {}", out.display())
+                })?;
+            }
+            (output.manifest, output.bytes)
         }
         (None, None) => bail!("give the DIR to scrub, or --in MANIFEST"),
     };
-    let manifest = match (&command.out, command.in_place) {
-        (Some(out), _) => scrub_into(&source, out, &options)?,
-        (None, true) if input.is_some() => {
-            bail!("a tree in the store is never changed; give --out OUT for the scrubbed copy")
-        }
-        (None, true) => crate::run(&source, &options)
-            .with_context(|| format!("cannot scrub {}", source.display()))?,
-        (None, false) => bail!(
-            "say where the result goes: --in-place to change {} itself, or --out OUT for a scrubbed copy",
-            source.display()
-        ),
-    };
     if let Some(path) = &command.manifest {
-        pyfod_store::write_atomic(path, &manifest.encode(input))
+        pyfod_store::write_atomic(path, &bytes)
             .with_context(|| format!("cannot write the scrub manifest to {}", path.display()))?;
     }
     if !global.quiet {
         eprint!("{}", summary(&manifest));
     }
-    if options.strict && !manifest.residuals.is_empty() {
+    if settings.strict && !manifest.residuals.is_empty() {
         eprintln!(
             "error: {} reference(s) left after scrubbing (--strict)",
             manifest.residuals.len()
@@ -94,9 +175,24 @@ pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--out` inside the tree it copies would copy itself into itself.
+fn refuse_out_inside(dir: &Path, out: &Path) -> anyhow::Result<()> {
+    let (Ok(dir), Ok(out)) = (std::path::absolute(dir), std::path::absolute(out)) else {
+        return Ok(());
+    };
+    if out.starts_with(&dir) {
+        bail!(
+            "--out {} is inside the tree it would copy ({}); choose a directory outside it",
+            out.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// Copies `source` beside `out`, scrubs the copy, and renames it to `out`: `out`
 /// is never seen half-made.
-fn scrub_into(source: &Path, out: &Path, options: &Options) -> anyhow::Result<ScrubManifest> {
+fn scrub_into(source: &Path, out: &Path, settings: &Settings) -> anyhow::Result<ScrubManifest> {
     match fs::read_dir(out).map(|mut entries| entries.next().is_some()) {
         Ok(true) => bail!(
             "--out {} is not empty; remove it or choose a new directory",
@@ -110,8 +206,9 @@ fn scrub_into(source: &Path, out: &Path, options: &Options) -> anyhow::Result<Sc
     let result = (|| {
         pyfod_store::copy_tree(source, &work)
             .with_context(|| format!("cannot copy {} to {}", source.display(), work.display()))?;
-        let manifest = crate::run(&work, options)
+        let manifest = crate::scrub(&work, settings)
             .with_context(|| format!("cannot scrub the copy of {}", source.display()))?;
+        let _ = fs::remove_dir(out);
         fs::rename(&work, out)
             .with_context(|| format!("cannot move the scrubbed tree to {}", out.display()))?;
         Ok(manifest)
@@ -120,28 +217,6 @@ fn scrub_into(source: &Path, out: &Path, options: &Options) -> anyhow::Result<Sc
         let _ = crate::tree::remove(&work);
     }
     result
-}
-
-/// The tree of an install manifest, and the manifest's digest.
-fn tree_of_install_manifest(
-    path: &Path,
-    global: &GlobalArgs,
-) -> anyhow::Result<(PathBuf, pyfod_manifest::Sha256)> {
-    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let (header, manifest) = AnyManifest::decode(&bytes)
-        .with_context(|| format!("{} is not a usable manifest", path.display()))?;
-    let AnyManifest::Install(install) = manifest else {
-        bail!(
-            "{} is the `{}` stage's manifest; scrub takes the install stage's",
-            path.display(),
-            header.stage
-        );
-    };
-    let store = global.open_store()?;
-    Ok((
-        install.tree.store_path.under(store.root()),
-        pyfod_manifest::Sha256::of(&bytes),
-    ))
 }
 
 /// What was done, on a few lines, then each residual reference.

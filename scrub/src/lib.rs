@@ -24,6 +24,7 @@ mod residual;
 mod rewrite;
 mod seed;
 mod stage;
+mod store_stage;
 mod tree;
 
 use std::num::NonZeroUsize;
@@ -31,6 +32,7 @@ use std::path::{Path, PathBuf};
 
 pub use command::Command;
 use pyfod_manifest::ScrubManifest;
+pub use store_stage::{InstalledTree, Scrub, run};
 
 /// Version of what this stage writes; part of its cache key.
 pub const FORMAT_VERSION: u32 = 1;
@@ -39,7 +41,7 @@ pub const FORMAT_VERSION: u32 = 1;
 pub(crate) const PLACEHOLDER: &[u8] = b"@python@";
 
 /// Which rules to apply.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Preset {
     /// Every store reference, everywhere Nix would find it
@@ -58,65 +60,89 @@ impl Preset {
     }
 }
 
-/// The scrub stage's options, shared by `pyfod scrub`, `pyfod-scrub` and `pyfod build`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct Options {
-    /// Rules: `default` (every reference, everywhere) or `seed` (the seed FOD's installPhase, exactly) [default: default]
-    #[arg(long, value_enum)]
-    pub preset: Option<Preset>,
+impl std::str::FromStr for Preset {
+    type Err = String;
 
-    /// The Nix store directory [default: /nix/store]
-    #[arg(long, value_name = "DIR")]
-    pub store_dir: Option<String>,
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "default" => Ok(Preset::Default),
+            "seed" => Ok(Preset::Seed),
+            _ => Err(format!(
+                "`{text}` is not a preset: `default` (every reference, everywhere) or `seed` (the seed FOD's installPhase, exactly)"
+            )),
+        }
+    }
+}
 
-    /// Also strip this store path's hash part, wherever it appears (repeatable)
-    #[arg(long = "ref", value_name = "PATH")]
+/// The scrub stage's settings: the rules, resolved. Plain data: `pyfod scrub`'s
+/// flags, `pyfod.toml`'s `[scrub]` and `pyfod build` resolve into it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Settings {
+    pub preset: Preset,
+    /// The Nix store directory, without a trailing slash.
+    pub store_dir: String,
+    /// Store paths whose hash parts are stripped wherever they appear.
     pub refs: Vec<String>,
-
-    /// Also strip the store paths listed in FILE, one a line (`nix-store -qR` output, say)
-    #[arg(long, value_name = "FILE")]
-    pub refs_from: Vec<PathBuf>,
-
-    /// Leave this store path's references alone (repeatable)
-    #[arg(long, value_name = "PATH")]
+    /// The same, from files (`nix-store -qR` output): in the key by their lines.
+    pub refs_from: Vec<RefsList>,
+    /// Store paths whose references are left alone.
     pub keep: Vec<String>,
-
-    /// The interpreter prefix that becomes @python@ [default: pyvenv.cfg's `home`, less `/bin`]
-    #[arg(long, value_name = "PATH")]
+    /// The interpreter prefix that becomes `@python@` (else `pyvenv.cfg`'s `home`).
     pub python_prefix: Option<String>,
-
-    /// Replace the interpreter prefix by @python@ in every file and symlink, not only pyvenv.cfg
-    #[arg(long)]
+    /// The placeholder in every file and symlink, not only `pyvenv.cfg`.
     pub python_everywhere: bool,
-
-    /// Keep bin/ (removed by default, as the seed does: launchers name the build's paths)
-    #[arg(long)]
     pub keep_bin: bool,
-
-    /// Keep *.pyc files (removed by default: they embed source paths)
-    #[arg(long)]
     pub keep_pyc: bool,
-
-    /// Treat a reference left after scrubbing as an error (exit 102), not a warning
-    #[arg(long)]
+    /// A reference left after scrubbing is an error. It changes no byte of the
+    /// result, only whether it is accepted: not in the key.
+    #[serde(skip)]
     pub strict: bool,
-
-    /// Threads [default: one per core]
-    #[arg(long, value_name = "N")]
+    /// Threads: not in the key.
+    #[serde(skip)]
     pub jobs: Option<NonZeroUsize>,
 }
 
-impl Options {
-    pub fn preset(&self) -> Preset {
-        self.preset.unwrap_or_default()
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            preset: Preset::Default,
+            store_dir: "/nix/store".into(),
+            refs: Vec::new(),
+            refs_from: Vec::new(),
+            keep: Vec::new(),
+            python_prefix: None,
+            python_everywhere: false,
+            keep_bin: false,
+            keep_pyc: false,
+            strict: false,
+            jobs: None,
+        }
     }
+}
 
+/// A file of store paths, one a line, as read when the settings were resolved.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RefsList {
+    /// Named in errors; the lines are what count.
+    #[serde(skip)]
+    pub path: PathBuf,
+    pub lines: Vec<String>,
+}
+
+impl RefsList {
+    pub fn read(path: &Path) -> Result<RefsList, ScrubError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScrubError::io("read", path, e))?;
+        Ok(RefsList {
+            path: path.to_path_buf(),
+            lines: text.lines().map(str::to_owned).collect(),
+        })
+    }
+}
+
+impl Settings {
     /// The store directory, without a trailing slash.
     pub fn store_dir(&self) -> &str {
-        self.store_dir
-            .as_deref()
-            .unwrap_or("/nix/store")
-            .trim_end_matches('/')
+        self.store_dir.trim_end_matches('/')
     }
 }
 
@@ -156,6 +182,10 @@ pub enum ScrubError {
         "{0} has no pyvenv.cfg; the seed's installPhase runs `sed -i` on it and would fail here"
     )]
     SeedWithoutPyvenv(PathBuf),
+    #[error(transparent)]
+    Store(#[from] pyfod_store::StoreError),
+    #[error("the install manifest cannot be scrubbed: {0}")]
+    BadManifest(String),
     #[error("cannot start worker threads")]
     Threads(#[from] rayon::ThreadPoolBuildError),
 }
@@ -170,10 +200,11 @@ impl ScrubError {
     }
 }
 
-/// The stage's entry: scrubs the tree at `root` in place and describes what it did.
-pub fn run(root: &Path, options: &Options) -> Result<ScrubManifest, ScrubError> {
+/// Scrubs the tree at `root` in place and describes what it did: the work of
+/// the stage, on any tree.
+pub fn scrub(root: &Path, settings: &Settings) -> Result<ScrubManifest, ScrubError> {
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(options.jobs.map_or(0, NonZeroUsize::get))
+        .num_threads(settings.jobs.map_or(0, NonZeroUsize::get))
         .build()?;
-    pool.install(|| stage::Scrub::new(root, options)?.run())
+    pool.install(|| stage::Scrub::new(root, settings)?.run())
 }

@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
@@ -16,13 +16,13 @@ use crate::refs::{self, HashPart, Scan, Scanner, StoreRef};
 use crate::residual::{self, Suspect, Targets};
 use crate::seed;
 use crate::tree::{self, Entry, Kind};
-use crate::{Options, Preset, ScrubError};
+use crate::{Preset, ScrubError, Settings};
 
 const READ_CHUNK: usize = 256 * 1024;
 
 pub(crate) struct Scrub<'a> {
     pub(crate) root: &'a Path,
-    options: &'a Options,
+    options: &'a Settings,
     /// `<store dir>/`
     pub(crate) prefix: Vec<u8>,
     explicit: Vec<StoreRef>,
@@ -39,8 +39,8 @@ pub(crate) struct EntryScan {
 }
 
 impl<'a> Scrub<'a> {
-    pub(crate) fn new(root: &'a Path, options: &'a Options) -> Result<Self, ScrubError> {
-        if options.preset() == Preset::Seed {
+    pub(crate) fn new(root: &'a Path, options: &'a Settings) -> Result<Self, ScrubError> {
+        if options.preset == Preset::Seed {
             let misplaced = [
                 (!options.refs.is_empty(), "--ref"),
                 (!options.refs_from.is_empty(), "--refs-from"),
@@ -66,9 +66,9 @@ impl<'a> Scrub<'a> {
             .iter()
             .map(|r| parse("--ref", r))
             .collect::<Result<_, _>>()?;
-        for path in &options.refs_from {
-            let text = fs::read_to_string(path).map_err(|e| ScrubError::io("read", path, e))?;
-            for (i, line) in text.lines().enumerate() {
+        for list in &options.refs_from {
+            let path = &list.path;
+            for (i, line) in list.lines.iter().enumerate() {
                 let line = line.trim();
                 if line.is_empty() || line.starts_with('#') {
                     continue;
@@ -102,7 +102,7 @@ impl<'a> Scrub<'a> {
     }
 
     pub(crate) fn run(self) -> Result<ScrubManifest, ScrubError> {
-        let seed = self.options.preset() == Preset::Seed;
+        let seed = self.options.preset == Preset::Seed;
         let mut python = python::placeholder(
             self.root,
             self.options.python_prefix.as_deref(),
@@ -201,7 +201,7 @@ impl<'a> Scrub<'a> {
         kept.dedup();
         Ok(ScrubManifest {
             tree: None,
-            preset: self.options.preset().name().into(),
+            preset: self.options.preset.name().into(),
             store_dir: self.store_dir().into(),
             python_prefix: python.prefix,
             targets: targets.paths(),

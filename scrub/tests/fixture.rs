@@ -7,7 +7,7 @@ use std::process::Command;
 
 use pyfod_manifest::{ReplacementKind, ScrubManifest};
 use pyfod_nar::{HashSettings, hash_path};
-use pyfod_scrub::{Options, Preset, run};
+use pyfod_scrub::{Preset, Settings, scrub as run};
 use pyfod_tests::nixlike::NixLikeVenv;
 use pyfod_tests::oracle::tool_available;
 
@@ -20,10 +20,10 @@ fn fixture(test: &str) -> Option<(tempfile::TempDir, NixLikeVenv)> {
     Some((dir, venv))
 }
 
-fn options(venv: &NixLikeVenv) -> Options {
-    Options {
-        store_dir: Some(venv.store.to_string_lossy().into_owned()),
-        ..Options::default()
+fn options(venv: &NixLikeVenv) -> Settings {
+    Settings {
+        store_dir: venv.store.to_string_lossy().into_owned(),
+        ..Settings::default()
     }
 }
 
@@ -153,7 +153,7 @@ fn replacements_record_enough_to_put_the_originals_back() {
     };
     let before = dir.path().join("before");
     pyfod_store::copy_tree(&venv.venv, &before).unwrap();
-    let rules = Options {
+    let rules = Settings {
         keep_bin: true,
         keep_pyc: true,
         ..options(&venv)
@@ -202,8 +202,8 @@ fn seed_preset_matches_the_seed_shell_byte_for_byte() {
         .status()
         .unwrap();
     assert!(status.success());
-    let seed = Options {
-        preset: Some(Preset::Seed),
+    let seed = Settings {
+        preset: Preset::Seed,
         ..options(&venv)
     };
     let manifest = run(&by_pyfod, &seed).unwrap();
@@ -309,8 +309,8 @@ fn seed_preset_matches_the_seed_shell_on_a_uv_sync_venv() {
         .status()
         .unwrap();
     assert!(status.success());
-    let seed = Options {
-        preset: Some(Preset::Seed),
+    let seed = Settings {
+        preset: Preset::Seed,
         ..options(&nixlike)
     };
     let manifest = run(&by_pyfod, &seed).unwrap();

@@ -1,14 +1,14 @@
-use std::fs;
+use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 
 /// Copies the tree at `from` to `to` (which must not exist): directories,
-/// regular files with their modes, and symlinks as symlinks. Directory modes are
-/// set last, so read-only directories can still be filled. Other file types are
-/// an error naming the path.
+/// regular files with their modes, and symlinks as symlinks, never followed.
+/// Directory modes are set last, so read-only directories can still be filled.
+/// Other file types are an error naming the path.
 pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
-    copy_tree_except(from, to, &|_| false)
+    copy(from, to, &|_| false, false)
 }
 
 /// [`copy_tree`], leaving out every entry (at any depth) whose name `skip` picks.
@@ -17,18 +17,27 @@ pub fn copy_tree_except(
     to: &Path,
     skip: &dyn Fn(&std::ffi::OsStr) -> bool,
 ) -> io::Result<()> {
+    copy(from, to, skip, false)
+}
+
+fn copy(
+    from: &Path,
+    to: &Path,
+    skip: &dyn Fn(&std::ffi::OsStr) -> bool,
+    seal: bool,
+) -> io::Result<()> {
     let meta = from.symlink_metadata()?;
     let file_type = meta.file_type();
     if file_type.is_symlink() {
         symlink(fs::read_link(from)?, to)
     } else if file_type.is_file() {
-        fs::copy(from, to).map(drop)
+        copy_file(from, to, meta.permissions().mode(), seal)
     } else if file_type.is_dir() {
         fs::create_dir(to)?;
         for entry in fs::read_dir(from)? {
             let entry = entry?;
             if !skip(&entry.file_name()) {
-                copy_tree_except(&entry.path(), &to.join(entry.file_name()), skip)?;
+                copy(&entry.path(), &to.join(entry.file_name()), skip, seal)?;
             }
         }
         fs::set_permissions(to, fs::Permissions::from_mode(meta.permissions().mode()))
@@ -41,4 +50,45 @@ pub fn copy_tree_except(
             ),
         ))
     }
+}
+
+/// One file: its bytes (copy_file_range where the kernel has it), its mode, and
+/// with `seal` the store's modification time.
+fn copy_file(from: &Path, to: &Path, mode: u32, seal: bool) -> io::Result<()> {
+    let mut source = File::open(from)?;
+    let mut dest = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(to)?;
+    io::copy(&mut source, &mut dest)?;
+    dest.set_permissions(fs::Permissions::from_mode(mode))?;
+    if seal {
+        dest.set_modified(crate::index::sealed_mtime())?;
+    }
+    Ok(())
+}
+
+/// Copies the tree at `from` to `out`, beside it first and renamed into place,
+/// so `out` is never seen half-made; an `out` already there is replaced. Files
+/// get the store's sealed mtime, so a later check of `out` against the tree's
+/// index costs a `stat` per file.
+pub fn replace_tree(from: &Path, out: &Path) -> io::Result<()> {
+    let staging = crate::sibling_temp(out, "copy");
+    if let Err(e) = copy(from, &staging, &|_| false, true) {
+        crate::temp::remove_any(&staging);
+        return Err(e);
+    }
+    if out.symlink_metadata().is_ok() {
+        let old = crate::sibling_temp(out, "old");
+        fs::rename(out, &old)?;
+        if let Err(e) = fs::rename(&staging, out) {
+            // Put the old one back rather than leave nothing.
+            let _ = fs::rename(&old, out);
+            crate::temp::remove_any(&staging);
+            return Err(e);
+        }
+        crate::temp::remove_any(&old);
+        return Ok(());
+    }
+    fs::rename(&staging, out)
 }

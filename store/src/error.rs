@@ -23,6 +23,19 @@ pub enum StoreError {
         crate::LAYOUT_VERSION
     )]
     Layout { path: PathBuf, found: String },
+    #[error("the store's tree {path} cannot be used: {detail}")]
+    BadTree { path: String, detail: String },
+    #[error("the store's {path} cannot be used")]
+    BadManifest {
+        path: String,
+        #[source]
+        source: pyfod_manifest::DecodeError,
+    },
+    #[error(
+        "the store's blob {} {what}; it was removed: fetch again (`pyfod build` does)",
+        digest.to_hex()
+    )]
+    BadBlob { digest: Sha256, what: String },
     #[error("no store location: pass --store DIR, or set PYFOD_STORE, XDG_CACHE_HOME or HOME")]
     NoLocation,
 }

@@ -32,7 +32,7 @@ impl LockGuard {
     }
 }
 
-fn open(path: &Path) -> Result<File, StoreError> {
+pub(crate) fn open(path: &Path) -> Result<File, StoreError> {
     OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -98,7 +98,7 @@ pub(crate) fn sweep(tmp: &Path) {
     }
 }
 
-fn remove_any(path: &Path) {
+pub(crate) fn remove_any(path: &Path) {
     match path.symlink_metadata() {
         Ok(meta) if meta.is_dir() => {
             make_writable(path);

@@ -11,16 +11,16 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pyfod_digest::Sha256;
-use pyfod_store::{StageKey, Store, StoreError};
+use pyfod_store::{EntryName, Found, Needs, Origin, Produced, StageKey, Store, StoreError};
 
 const CHILD_ENV: &str = "PYFOD_STORE_CHILD";
 
-fn key(n: u8) -> StageKey {
-    StageKey::new("install", 1, &Sha256::of(&[n]), &Sha256::of(b"options"))
+fn key(n: u8) -> EntryName {
+    EntryName::Stage(StageKey::new("install", 1, &Sha256::of(&[n]), "options"))
 }
 
-/// A stage output with a tree of many files, so a publish takes a while.
-fn publish_big(store: &Store, key: &StageKey, files: usize) -> pyfod_store::StageEntry {
+/// A tree of many files, so a publish takes a while.
+fn big_tree(store: &Store, files: usize) -> Produced {
     let tree = store.temp_entry().unwrap();
     fs::create_dir(tree.path()).unwrap();
     for i in 0..files {
@@ -30,13 +30,23 @@ fn publish_big(store: &Store, key: &StageKey, files: usize) -> pyfod_store::Stag
         )
         .unwrap();
     }
+    let index = store.index_tree(&tree).unwrap();
+    Produced {
+        manifest: b"manifest bytes".to_vec(),
+        tree: Some((tree, index)),
+        needs: Needs::default(),
+    }
+}
+
+/// The stage output `key` of a tree of `files` files, made if the store lacks it.
+fn publish_big(store: &Store, key: &EntryName, files: usize) -> Found {
     store
-        .publish_stage(key, b"manifest bytes", Some(tree))
+        .entry(key, || Ok::<_, StoreError>(big_tree(store, files)))
         .unwrap()
 }
 
-fn assert_whole(entry: &pyfod_store::StageEntry, files: usize) {
-    assert_eq!(fs::read(&entry.manifest).unwrap(), b"manifest bytes");
+fn assert_whole(entry: &Found, files: usize) {
+    assert_eq!(entry.manifest, b"manifest bytes");
     let tree = entry.tree.as_ref().unwrap();
     assert_eq!(fs::read_dir(tree).unwrap().count(), files);
     for i in 0..files {
@@ -92,7 +102,7 @@ fn two_processes_publishing_one_key_both_succeed() {
         assert!(output.status.success(), "a publishing process failed");
     }
     let store = Store::open(dir.path()).unwrap();
-    assert_whole(&store.stage(&key(1)).unwrap(), 2000);
+    assert_whole(&store.lookup_entry(&key(1)).unwrap(), 2000);
     assert!(tmp_is_empty(dir.path()), "the losing copy was left in tmp/");
 }
 
@@ -106,8 +116,13 @@ fn threads_publishing_one_key_all_get_the_same_entry() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
+    // One made it; the others waited for it and found it.
+    assert_eq!(
+        entries.iter().filter(|e| e.origin == Origin::Ran).count(),
+        1
+    );
     for entry in &entries {
-        assert_eq!(entry, &entries[0]);
+        assert_eq!(entry.tree, entries[0].tree);
         assert_whole(entry, 50);
     }
     assert!(tmp_is_empty(dir.path()));
@@ -183,7 +198,7 @@ fn a_killed_writer_leaves_nothing_that_looks_finished() {
         0
     );
     assert_eq!(fs::read_dir(dir.path().join("stages")).unwrap().count(), 0);
-    assert!(store.stage(&key(1)).is_none());
+    assert!(store.lookup_entry(&key(1)).is_none());
     // And the store works as before.
     assert_whole(&publish_big(&store, &key(1), 10), 10);
 }
@@ -208,7 +223,8 @@ fn blobs_are_verified_before_they_enter() {
     let digest = store.add_blob(&b"wheel bytes"[..], None).unwrap();
     assert_eq!(digest, Sha256::of(b"wheel bytes"));
     assert_eq!(fs::read(store.blob_path(&digest)).unwrap(), b"wheel bytes");
-    assert!(store.has_blob(&digest));
+    assert!(store.has_blob(&digest, 11));
+    assert!(!store.has_blob(&digest, 12));
     // Again: same digest, nothing else appears.
     store.add_blob(&b"wheel bytes"[..], Some(&digest)).unwrap();
 
@@ -216,7 +232,7 @@ fn blobs_are_verified_before_they_enter() {
     let err = store.add_blob(&b"tampered"[..], Some(&wrong)).unwrap_err();
     assert!(matches!(err, StoreError::DigestMismatch { expected, .. } if expected == wrong));
     assert!(err.to_string().contains(&wrong.to_hex()));
-    assert!(!store.has_blob(&Sha256::of(b"tampered")));
+    assert!(!store.has_blob(&Sha256::of(b"tampered"), 8));
     assert_eq!(
         fs::read_dir(dir.path().join("blobs/sha256"))
             .unwrap()

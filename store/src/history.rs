@@ -8,7 +8,7 @@
 //!   last produced from other inputs (`builds/by-hash/<H>`), say which.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use pyfod_digest::Sha256;
 use pyfod_manifest::{HashManifest, InputRecord, Manifest};
@@ -19,13 +19,16 @@ pub struct History {
     dir: PathBuf,
 }
 
-impl History {
-    pub fn new(store_root: &Path) -> History {
+impl crate::Store {
+    /// What earlier builds on this store produced.
+    pub fn history(&self) -> History {
         History {
-            dir: store_root.join("builds"),
+            dir: self.root().join("builds"),
         }
     }
+}
 
+impl History {
     fn project_file(&self, project: &Sha256) -> PathBuf {
         self.dir.join(format!("{}.matched", project.to_hex()))
     }
@@ -42,7 +45,7 @@ impl History {
 
     pub fn record_match(&self, project: &Sha256, manifest: &HashManifest) -> std::io::Result<()> {
         fs::create_dir_all(&self.dir)?;
-        pyfod_store::write_atomic(&self.project_file(project), &manifest.encode(None))
+        crate::write_atomic(&self.project_file(project), &manifest.encode(None))
     }
 
     /// The inputs that last produced `hash`, as `name=value` lines.
@@ -65,7 +68,7 @@ impl History {
             .iter()
             .map(|i| format!("{}={}\n", i.name, i.value))
             .collect();
-        pyfod_store::write_atomic(&self.hash_file(hash), text.as_bytes())
+        crate::write_atomic(&self.hash_file(hash), text.as_bytes())
     }
 }
 

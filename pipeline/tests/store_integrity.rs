@@ -1,0 +1,186 @@
+//! Damage in the store never reaches `--out`: a changed blob, stage tree or
+//! unpacked wheel, or a file gone from a cached venv, is found before use,
+//! reported, and made again; the hash printed is the hash of what `--out` holds.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn build(store: &Path, out: &Path, prefix: &str) -> Output {
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/uv.lock");
+    Command::new(assert_cmd::cargo::cargo_bin("pyfod"))
+        .env_remove("RUST_LOG")
+        .arg("--store")
+        .arg(store)
+        .args([
+            "build", "--python", "python3", "--force", "--prefix", prefix, "--lock",
+        ])
+        .arg(lock)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+fn hash_of(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// What `pyfod hash` says of a tree.
+fn hash_tree(tree: &Path) -> String {
+    let output = Command::new(assert_cmd::cargo::cargo_bin("pyfod"))
+        .arg("hash")
+        .arg(tree)
+        .output()
+        .unwrap();
+    hash_of(&output)
+}
+
+/// The stage trees of the store: (the install stage's, the scrub stage's).
+fn stage_trees(store: &Path) -> (PathBuf, PathBuf) {
+    let mut install = None;
+    let mut scrub = None;
+    for entry in fs::read_dir(store.join("stages")).unwrap() {
+        let tree = entry.unwrap().path().join("tree");
+        if !tree.join("pyvenv.cfg").is_file() {
+            continue;
+        }
+        if tree.join("bin").is_dir() {
+            install = Some(tree);
+        } else {
+            scrub = Some(tree);
+        }
+    }
+    (install.unwrap(), scrub.unwrap())
+}
+
+/// Overwrites a byte of a read-only file, keeping its size.
+fn flip_a_byte(path: &Path) {
+    let mode = fs::metadata(path).unwrap().permissions().mode();
+    fs::set_permissions(path, fs::Permissions::from_mode(mode | 0o200)).unwrap();
+    let mut bytes = fs::read(path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    fs::write(path, bytes).unwrap();
+}
+
+fn site_file(tree: &Path, name: &str) -> PathBuf {
+    let lib = tree.join("lib");
+    let python = fs::read_dir(&lib).unwrap().next().unwrap().unwrap().path();
+    python.join("site-packages").join(name)
+}
+
+#[test]
+fn damage_anywhere_in_the_store_is_found_reported_and_made_again() {
+    type Damage = fn(&Path);
+    let cases: [(&str, Damage, &str); 5] = [
+        (
+            "a byte of a stored wheel",
+            |store| {
+                let blob = store.join(
+                    "blobs/sha256/8540a4cd16776cbd53f5cfd4893f183a9823f55cb4de36c74098d30c81278eaf",
+                );
+                flip_a_byte(&blob);
+            },
+            "blob 8540a4cd",
+        ),
+        (
+            "a file of the scrubbed venv",
+            |store| flip_a_byte(&site_file(&stage_trees(store).1, "greeting/__init__.py")),
+            "greeting/__init__.py",
+        ),
+        (
+            "a file deleted from the installed venv",
+            |store| {
+                let file = site_file(&stage_trees(store).0, "colorless/__init__.py");
+                let dir = file.parent().unwrap();
+                fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+                fs::remove_file(file).unwrap();
+            },
+            "lost an entry",
+        ),
+        (
+            "a file added to the scrubbed venv",
+            |store| {
+                let evil = site_file(&stage_trees(store).1, "evil.pth");
+                fs::write(evil, b"import os\n").unwrap();
+            },
+            "evil.pth: was added",
+        ),
+        (
+            "the manifest of a stage",
+            |store| {
+                let (_, scrub) = stage_trees(store);
+                let manifest = scrub.parent().unwrap().join("manifest");
+                flip_a_byte(&manifest);
+            },
+            "does not decode",
+        ),
+    ];
+    for (what, damage, said) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = tmp.path().join("store");
+        let clean = hash_of(&build(&store, &tmp.path().join("a"), "/opt/hello"));
+        damage(&store);
+        let again = build(&store, &tmp.path().join("b"), "/opt/hello");
+        let stderr = String::from_utf8_lossy(&again.stderr).into_owned();
+        assert_eq!(hash_of(&again), clean, "{what}: {stderr}");
+        assert!(
+            stderr.contains(said),
+            "{what}: the damage was not reported: {stderr}"
+        );
+        assert_eq!(hash_tree(&tmp.path().join("b")), clean, "{what}");
+        // And the store is whole again.
+        let third = build(&store, &tmp.path().join("c"), "/opt/hello");
+        let stderr = String::from_utf8_lossy(&third.stderr).into_owned();
+        assert!(!stderr.contains("cannot be used"), "{what}: {stderr}");
+    }
+}
+
+/// An unpacked wheel is used only when a venv is installed: its damage shows
+/// when one is, and the venv is what a clean store makes.
+#[test]
+fn a_changed_unpacked_wheel_is_unpacked_again_before_an_install() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    hash_of(&build(&store, &tmp.path().join("a"), "/opt/one"));
+    let wheel = fs::read_dir(store.join("trees"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("tree/greeting/__init__.py").is_file())
+        .unwrap();
+    flip_a_byte(&wheel.join("tree/greeting/__init__.py"));
+    let output = build(&store, &tmp.path().join("b"), "/opt/two");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(stderr.contains("greeting/__init__.py"), "{stderr}");
+    let clean = hash_of(&build(
+        &tmp.path().join("clean-store"),
+        &tmp.path().join("c"),
+        "/opt/two",
+    ));
+    assert_eq!(hash_of(&output), clean);
+}
+
+/// A re-run whose `--out` already holds the result copies nothing; an `--out`
+/// changed since is put right.
+#[test]
+fn out_is_left_alone_when_it_holds_the_result_and_put_right_when_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let out = tmp.path().join("out");
+    let hash = hash_of(&build(&store, &out, "/opt/hello"));
+    let marker = fs::metadata(out.join("pyvenv.cfg")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(hash_of(&build(&store, &out, "/opt/hello")), hash);
+    let after = fs::metadata(out.join("pyvenv.cfg")).unwrap();
+    assert_eq!(marker.ino(), after.ino(), "--out was copied again");
+    fs::write(site_file(&out, "greeting/__init__.py"), b"changed\n").unwrap();
+    assert_eq!(hash_of(&build(&store, &out, "/opt/hello")), hash);
+    assert_eq!(hash_tree(&out), hash);
+}

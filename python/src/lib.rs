@@ -1,0 +1,13 @@
+//! The Python packaging vocabulary every stage speaks, below all of them: the
+//! interpreter a build is for ([`Interpreter`], asked once), wheel file names
+//! ([`WheelFilename`]), RECORD rows ([`record`]) and package names ([`name`]).
+//! One parser of each, so two stages never disagree about what a name means.
+
+pub mod interpreter;
+pub mod name;
+pub mod record;
+pub mod wheel_filename;
+
+pub use interpreter::{BuildIdentity, Interpreter, InterpreterError, VenvIdentity};
+pub use name::normalise_name;
+pub use wheel_filename::WheelFilename;

@@ -1,0 +1,248 @@
+//! `pyfod store gc`: removes what no recent build used.
+//!
+//! Entries (`stages/`, `trees/`) carry their last use in their directory's mtime,
+//! which every lookup renews. `gc` removes entries unused for longer than
+//! `--older-than`, then the least recently used until the store fits in
+//! `--max-size`, then every blob no remaining entry needs. It takes the lock every
+//! open store holds shared, exclusively: it waits for running builds, and none can
+//! start while it works, so it never removes what a build holds.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use pyfod_digest::Sha256;
+
+use crate::entry::{EntryName, Needs};
+use crate::{Store, StoreError, lock};
+
+/// What to remove.
+#[derive(Debug, Clone, Default)]
+pub struct GcOptions {
+    /// Remove entries unused for longer than this.
+    pub older_than: Option<Duration>,
+    /// Then remove the least recently used until the store is at most this big.
+    pub max_size: Option<u64>,
+}
+
+/// What `gc` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub entries_removed: usize,
+    pub blobs_removed: usize,
+    pub bytes_freed: u64,
+    pub bytes_kept: u64,
+}
+
+struct Candidate {
+    name: EntryName,
+    dir: PathBuf,
+    last_used: SystemTime,
+    bytes: u64,
+    needs: Needs,
+}
+
+/// Collects garbage in the store at `root`, waiting for running pyfod processes.
+pub fn gc(root: &Path, options: &GcOptions) -> Result<GcReport, StoreError> {
+    let store = Store::open_unlocked(root)?;
+    let lock_path = store.root.join("locks/in-use.lock");
+    let file = lock::open(&lock_path)?;
+    if file.try_lock().is_err() {
+        tracing::warn!("waiting for the pyfod processes using {}", root.display());
+        file.lock()
+            .map_err(|e| StoreError::io("lock", &lock_path, e))?;
+    }
+    let mut entries = store.candidates()?;
+    let now = SystemTime::now();
+    let mut report = GcReport::default();
+    // Oldest first: what goes first when the store must shrink.
+    entries.sort_by_key(|e| e.last_used);
+    let blob_sizes = store.blob_sizes()?;
+    let mut needed: HashMap<Sha256, usize> = HashMap::new();
+    for entry in &entries {
+        for (blob, _) in &entry.needs.blobs {
+            *needed.entry(*blob).or_default() += 1;
+        }
+    }
+    let mut total: u64 =
+        entries.iter().map(|e| e.bytes).sum::<u64>() + blob_sizes.values().sum::<u64>();
+    let mut kept = Vec::new();
+    for entry in entries {
+        let stale = options
+            .older_than
+            .is_some_and(|age| now.duration_since(entry.last_used).unwrap_or_default() > age);
+        let too_big = options.max_size.is_some_and(|max| total > max);
+        if !(stale || too_big) {
+            kept.push(entry);
+            continue;
+        }
+        store.evict(&entry.name);
+        report.entries_removed += 1;
+        report.bytes_freed += entry.bytes;
+        total -= entry.bytes;
+        for (blob, _) in &entry.needs.blobs {
+            let count = needed.get_mut(blob).expect("counted above");
+            *count -= 1;
+            if *count == 0
+                && let Some(size) = blob_sizes.get(blob)
+            {
+                total -= size;
+            }
+        }
+        tracing::debug!("removed {}", entry.dir.display());
+    }
+    for (blob, size) in &blob_sizes {
+        if needed.get(blob).copied().unwrap_or(0) == 0 {
+            store.evict_blob(blob);
+            report.blobs_removed += 1;
+            report.bytes_freed += size;
+        }
+    }
+    if let Some(age) = options.older_than {
+        store.remove_old_logs(now, age);
+    }
+    report.bytes_kept = kept.iter().map(|e| e.bytes).sum::<u64>()
+        + blob_sizes
+            .iter()
+            .filter(|(b, _)| needed.get(b).copied().unwrap_or(0) > 0)
+            .map(|(_, s)| s)
+            .sum::<u64>();
+    Ok(report)
+}
+
+impl Store {
+    fn candidates(&self) -> Result<Vec<Candidate>, StoreError> {
+        let mut out = Vec::new();
+        for area in ["stages", "trees"] {
+            let dir = self.root.join(area);
+            let listing = fs::read_dir(&dir).map_err(|e| StoreError::io("list", &dir, e))?;
+            for item in listing.flatten() {
+                let Some(name) = item.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                let name = match area {
+                    "stages" => match crate::StageKey::from_hex(&name) {
+                        Some(key) => EntryName::Stage(key),
+                        None => continue,
+                    },
+                    _ => EntryName::Tree(name),
+                };
+                let path = item.path();
+                let Ok(meta) = path.symlink_metadata() else {
+                    continue;
+                };
+                let needs = fs::read(path.join("needs"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or_default();
+                out.push(Candidate {
+                    name,
+                    last_used: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                    bytes: disk_usage(&path),
+                    dir: path,
+                    needs,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn blob_sizes(&self) -> Result<HashMap<Sha256, u64>, StoreError> {
+        let dir = self.root.join("blobs/sha256");
+        let listing = fs::read_dir(&dir).map_err(|e| StoreError::io("list", &dir, e))?;
+        Ok(listing
+            .flatten()
+            .filter_map(|item| {
+                let name = item.file_name();
+                let digest = Sha256::from_hex(name.to_str()?)?;
+                Some((digest, item.metadata().ok()?.len()))
+            })
+            .collect())
+    }
+
+    fn remove_old_logs(&self, now: SystemTime, age: Duration) {
+        let Ok(listing) = fs::read_dir(self.root.join("logs")) else {
+            return;
+        };
+        for item in listing.flatten() {
+            let old = item
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > age);
+            if old {
+                let _ = fs::remove_file(item.path());
+            }
+        }
+    }
+}
+
+/// Bytes a tree takes on disk (allocated blocks), never following links.
+pub(crate) fn disk_usage(path: &Path) -> u64 {
+    let Ok(meta) = path.symlink_metadata() else {
+        return 0;
+    };
+    let own = meta.blocks() * 512;
+    if !meta.is_dir() {
+        return own;
+    }
+    own + fs::read_dir(path)
+        .map(|listing| listing.flatten().map(|e| disk_usage(&e.path())).sum())
+        .unwrap_or(0)
+}
+
+/// `30d`, `12h`, `90m`, `45s`: a duration for `--older-than`.
+pub fn parse_age(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text.split_at(text.trim_end_matches(char::is_alphabetic).len());
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number followed by d, h, m or s (e.g. 30d)"))?;
+    let seconds = match unit {
+        "d" => n * 86_400,
+        "h" => n * 3_600,
+        "m" => n * 60,
+        "s" | "" => n,
+        _ => return Err(format!("`{text}`: the unit is d, h, m or s (e.g. 30d)")),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+/// `10G`, `500M`, `2048K`, `100000`: a size for `--max-size`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let (number, unit) = text.split_at(text.trim_end_matches(char::is_alphabetic).len());
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number followed by K, M, G or T (e.g. 10G)"))?;
+    let scale: u64 = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(format!("`{text}`: the unit is K, M, G or T (e.g. 10G)")),
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_and_sizes_parse() {
+        assert_eq!(parse_age("30d").unwrap(), Duration::from_secs(30 * 86_400));
+        assert_eq!(parse_age("90m").unwrap(), Duration::from_secs(5_400));
+        assert!(parse_age("3w").is_err());
+        assert!(parse_age("d").is_err());
+        assert_eq!(parse_size("10G").unwrap(), 10 << 30);
+        assert_eq!(parse_size("500MiB").unwrap(), 500 << 20);
+        assert_eq!(parse_size("123").unwrap(), 123);
+        assert!(parse_size("5X").is_err());
+    }
+}
