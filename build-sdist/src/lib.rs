@@ -144,13 +144,12 @@ impl BuildEnv {
         lock: Option<PathBuf>,
     ) -> Result<BuildEnv, BuildError> {
         let (_, manifest) = InstallManifest::decode(bytes)
-            .map_err(|e| BuildError::BuildEnvManifest(e.to_string()))?;
+            .map_err(BuildError::BuildEnvManifest)?;
         let root = store.verified_tree(&manifest.tree)?;
         if Path::new(&manifest.prefix) != root {
-            return Err(BuildError::BuildEnvManifest(format!(
-                "it was installed for {}, not for where the store keeps it; install the build lock without --prefix",
-                manifest.prefix
-            )));
+            return Err(BuildError::BuildEnvElsewhere {
+                prefix: manifest.prefix,
+            });
         }
         Ok(BuildEnv {
             root,
@@ -178,10 +177,12 @@ pub enum BuildError {
     Store(#[from] pyfod_store::StoreError),
     #[error(transparent)]
     Toml(#[from] pyfod_config::TomlError),
-    #[error("the build environment's manifest is not usable: {0}")]
-    BuildEnvManifest(String),
-    #[error("the fetch manifest is not usable: {0}")]
-    FetchManifest(String),
+    #[error("the build environment's manifest is not usable")]
+    BuildEnvManifest(#[source] pyfod_manifest::DecodeError),
+    #[error("the build environment was installed for {prefix}, not for where the store keeps it; install the build lock without --prefix")]
+    BuildEnvElsewhere { prefix: String },
+    #[error("the fetch manifest is not usable")]
+    FetchManifest(#[source] pyfod_manifest::DecodeError),
     #[error("the target in the fetch manifest is not usable: {0}")]
     Target(String),
     #[error(transparent)]

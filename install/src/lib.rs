@@ -135,8 +135,12 @@ pub enum InstallError {
         "{package} is an sdist or a source tree, not a wheel; build it first with `pyfod build-sdist` and install from the wheels manifest it writes (`pyfod build` does both)"
     )]
     NotAWheel { package: String },
-    #[error("the manifest cannot be installed: {detail}")]
-    BadManifest { detail: String },
+    #[error("the manifest cannot be installed")]
+    Manifest(#[source] pyfod_manifest::DecodeError),
+    #[error(
+        "it is the `{0}` stage's manifest; install takes a fetch or build-sdist manifest"
+    )]
+    ManifestOfStage(pyfod_manifest::Stage),
     #[error("{0} is not empty; install into a new or empty directory")]
     NotEmpty(PathBuf),
 }

@@ -40,17 +40,11 @@ pub struct WheelsInput {
 impl WheelsInput {
     /// The wheels a fetch or build-sdist manifest names, each checked in the store.
     pub fn from_manifest(bytes: Vec<u8>, store: &Store) -> Result<WheelsInput, InstallError> {
-        let bad = |detail: String| InstallError::BadManifest { detail };
-        let (header, manifest) = AnyManifest::decode(&bytes).map_err(|e| bad(e.to_string()))?;
+        let (header, manifest) = AnyManifest::decode(&bytes).map_err(InstallError::Manifest)?;
         let wheels = match manifest {
             AnyManifest::Fetch(fetch) => crate::wheels_of_fetch(&fetch, store)?,
             AnyManifest::BuildSdist(wheels) => crate::wheels_of_wheels(&wheels, store)?,
-            _ => {
-                return Err(bad(format!(
-                    "it is the `{}` stage's manifest; install takes a fetch or build-sdist manifest",
-                    header.stage
-                )));
-            }
+            _ => return Err(InstallError::ManifestOfStage(header.stage)),
         };
         Ok(WheelsInput { bytes, wheels })
     }

@@ -184,8 +184,8 @@ pub enum ScrubError {
     SeedWithoutPyvenv(PathBuf),
     #[error(transparent)]
     Store(#[from] pyfod_store::StoreError),
-    #[error("the install manifest cannot be scrubbed: {0}")]
-    BadManifest(String),
+    #[error("the install manifest cannot be scrubbed")]
+    Manifest(#[source] pyfod_manifest::DecodeError),
     #[error("cannot start worker threads")]
     Threads(#[from] rayon::ThreadPoolBuildError),
 }

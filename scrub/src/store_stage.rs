@@ -23,7 +23,7 @@ impl InstalledTree {
     /// hash says.
     pub fn from_manifest(bytes: Vec<u8>, store: &Store) -> Result<InstalledTree, ScrubError> {
         let (_, manifest) =
-            InstallManifest::decode(&bytes).map_err(|e| ScrubError::BadManifest(e.to_string()))?;
+            InstallManifest::decode(&bytes).map_err(ScrubError::Manifest)?;
         let tree = store.verified_tree(&manifest.tree)?;
         Ok(InstalledTree {
             bytes,
