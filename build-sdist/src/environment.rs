@@ -80,8 +80,33 @@ pub fn compose(
     let package_config = config.package(package);
     let package_env = package_config.map(|p| &p.env);
     let layers = [Some(&config.env), package_env];
+    let debug = config.debug_for(package);
+    compose_flags(&mut vars, &layers, interpreter_cflags, place, debug);
+    compose_search_paths(&mut vars, &layers, place);
+    for layer in layers.iter().flatten() {
+        for (name, value) in layer.iter() {
+            if !FLAGS.contains(&name.as_str()) && !SEARCH_PATHS.contains(&name.as_str()) {
+                vars.insert(name.clone(), value.clone());
+            }
+        }
+    }
+    vars
+}
 
-    // pyfod's flags: the build path mapped to a fixed one, and debug info off.
+/// The configured variables: `[build.env]`, then the package's.
+type Layers<'a> = [Option<&'a BTreeMap<String, String>>; 2];
+
+/// Each of [`FLAGS`]: the interpreter's (`CFLAGS` only), pyfod's (the build path
+/// mapped to a fixed one, debug info off), the caller's where `pass-env` lets
+/// them through, then the configured ones.
+fn compose_flags(
+    vars: &mut BTreeMap<String, String>,
+    layers: &Layers<'_>,
+    interpreter_cflags: &str,
+    place: Place<'_>,
+    debug: bool,
+) {
+    let work = place.work.display().to_string();
     let mut own = vec![format!("-ffile-prefix-map={work}={LOGICAL_WORK}")];
     if let Some(env) = place.build_env {
         own.push(format!(
@@ -89,7 +114,7 @@ pub fn compose(
             env.display()
         ));
     }
-    if !config.debug_for(package) {
+    if !debug {
         own.push("-g0".to_owned());
     }
     for name in FLAGS {
@@ -116,6 +141,15 @@ pub fn compose(
             vars.insert(name.to_owned(), parts.join(" "));
         }
     }
+}
+
+/// Each of [`SEARCH_PATHS`]: the build environment's `bin/` (`PATH` only), the
+/// package's directories, `[build.env]`'s, then the inherited value.
+fn compose_search_paths(
+    vars: &mut BTreeMap<String, String>,
+    layers: &Layers<'_>,
+    place: Place<'_>,
+) {
     for name in SEARCH_PATHS {
         let mut parts: Vec<String> = Vec::new();
         if name == "PATH"
@@ -137,14 +171,6 @@ pub fn compose(
             vars.insert(name.to_owned(), parts.join(":"));
         }
     }
-    for layer in layers.iter().flatten() {
-        for (name, value) in layer.iter() {
-            if !FLAGS.contains(&name.as_str()) && !SEARCH_PATHS.contains(&name.as_str()) {
-                vars.insert(name.clone(), value.clone());
-            }
-        }
-    }
-    vars
 }
 
 #[cfg(test)]

@@ -66,6 +66,8 @@ pub enum Missing {
     Header(String),
     PkgConfig(String),
     Program(String),
+    /// Room on the disk (`ENOSPC`, `No space left on device`).
+    Space,
 }
 
 impl std::fmt::Display for Missing {
@@ -74,11 +76,18 @@ impl std::fmt::Display for Missing {
             Missing::Header(h) => ("the header", h),
             Missing::PkgConfig(m) => ("the pkg-config module", m),
             Missing::Program(p) => ("the program", p),
+            Missing::Space => {
+                return write!(
+                    f,
+                    "the file system is full; free some space, or give --store (or $PYFOD_STORE) a disk with room, and run again"
+                );
+            }
         };
         write!(f, "{what} `{name}` is missing")?;
         if let Some((_, debian, nix)) = KNOWN.iter().find(|(key, ..)| match self {
             Missing::Header(h) => h.starts_with(key),
             Missing::PkgConfig(m) | Missing::Program(m) => m == key,
+            Missing::Space => false,
         }) {
             write!(
                 f,
@@ -95,12 +104,16 @@ impl std::fmt::Display for Missing {
                 "; or add -I<its include directory> to CFLAGS under [build.env]"
             ),
             Missing::Program(_) => write!(f, "; or add its directory to PATH under [build.env]"),
+            Missing::Space => Ok(()),
         }
     }
 }
 
 /// The first missing header, pkg-config module or program the log reports.
 pub fn missing(log: &str) -> Option<Missing> {
+    if log.contains("No space left on device") {
+        return Some(Missing::Space);
+    }
     for line in log.lines() {
         // gcc: `x.c:1:10: fatal error: libxml/xmlversion.h: No such file or directory`
         if let Some(rest) = line.split("fatal error: ").nth(1)

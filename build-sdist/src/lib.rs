@@ -143,8 +143,7 @@ impl BuildEnv {
         store: &pyfod_store::Store,
         lock: Option<PathBuf>,
     ) -> Result<BuildEnv, BuildError> {
-        let (_, manifest) = InstallManifest::decode(bytes)
-            .map_err(BuildError::BuildEnvManifest)?;
+        let (_, manifest) = InstallManifest::decode(bytes).map_err(BuildError::BuildEnvManifest)?;
         let root = store.verified_tree(&manifest.tree)?;
         if Path::new(&manifest.prefix) != root {
             return Err(BuildError::BuildEnvElsewhere {
@@ -179,7 +178,9 @@ pub enum BuildError {
     Toml(#[from] pyfod_config::TomlError),
     #[error("the build environment's manifest is not usable")]
     BuildEnvManifest(#[source] pyfod_manifest::DecodeError),
-    #[error("the build environment was installed for {prefix}, not for where the store keeps it; install the build lock without --prefix")]
+    #[error(
+        "the build environment was installed for {prefix}, not for where the store keeps it; install the build lock without --prefix"
+    )]
     BuildEnvElsewhere { prefix: String },
     #[error("the fetch manifest is not usable")]
     FetchManifest(#[source] pyfod_manifest::DecodeError),

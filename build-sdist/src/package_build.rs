@@ -512,14 +512,51 @@ impl Context<'_> {
             backend_path: system.backend_path.as_deref(),
             config_settings,
         };
-        let requires =
-            match self.call(&backend, package, version, "get_requires_for_build_wheel")? {
-                serde_json::Value::Array(items) => items
-                    .into_iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect::<Vec<_>>(),
-                _ => Vec::new(),
-            };
+        let Some(asked) =
+            self.dynamic_requirements(&backend, package, version, resolution, wheels)?
+        else {
+            return Ok(None);
+        };
+        let filename = match self.call(&backend, package, version, "build_wheel")? {
+            serde_json::Value::String(name) => name,
+            other => {
+                return Err(BuildError::NoWheel {
+                    package: package.name.clone(),
+                    filename: other.to_string(),
+                    detail: "build_wheel must return the wheel's file name".into(),
+                });
+            }
+        };
+        let bytes = self.take_wheel(package, work, &filename)?;
+        let log_bytes = fs::read(&log).map_err(|e| BuildError::io("read", &log, e))?;
+        let log = self.store.add_blob_bytes(&log_bytes)?;
+        Ok(Some(Built {
+            bytes,
+            filename,
+            log,
+            asked,
+        }))
+    }
+
+    /// What the backend asks for besides its static requirements
+    /// (`get_requires_for_build_wheel`): met by the build environment, or by
+    /// packages of the lock put on the overlay (returned with their wheels);
+    /// `None` when one of those is not built yet.
+    fn dynamic_requirements(
+        &self,
+        backend: &Backend<'_>,
+        package: &FetchedPackage,
+        version: &str,
+        resolution: &Resolution,
+        wheels: &BTreeMap<String, WheelEntry>,
+    ) -> Result<Option<Vec<(String, Sha256)>>, BuildError> {
+        let requires = match self.call(backend, package, version, "get_requires_for_build_wheel")? {
+            serde_json::Value::Array(items) => items
+                .into_iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect::<Vec<_>>(),
+            _ => Vec::new(),
+        };
         let dynamic = self.resolve(&package.name, &requires, wheels)?;
         if dynamic.waiting {
             return Ok(None);
@@ -535,55 +572,50 @@ impl Context<'_> {
                     .store
                     .verified_blob(&entry.wheel.sha256, entry.wheel.size)?,
                 &entry.wheel.filename,
-                &overlay,
+                &backend.work.join("overlay"),
             )?;
             asked.push((name.clone(), entry.wheel.sha256));
         }
-        let filename = match self.call(&backend, package, version, "build_wheel")? {
-            serde_json::Value::String(name) => name,
-            other => {
-                return Err(BuildError::NoWheel {
-                    package: package.name.clone(),
-                    filename: other.to_string(),
-                    detail: "build_wheel must return the wheel's file name".into(),
-                });
-            }
+        Ok(Some(asked))
+    }
+
+    /// The wheel the backend says it built, checked (a plain wheel file name, of
+    /// the locked version) and re-packed canonically.
+    fn take_wheel(
+        &self,
+        package: &FetchedPackage,
+        work: &Path,
+        filename: &str,
+    ) -> Result<Vec<u8>, BuildError> {
+        let no_wheel = |detail: String| BuildError::NoWheel {
+            package: package.name.clone(),
+            filename: filename.to_owned(),
+            detail,
         };
+        let parsed: pyfod_python::WheelFilename = filename.parse().map_err(no_wheel)?;
         if let Some(locked) = &package.version {
-            let built = wheel_version(&filename);
-            let same = match (Version::from_str(locked), Version::from_str(&built)) {
+            let same = match (
+                Version::from_str(locked),
+                Version::from_str(&parsed.version),
+            ) {
                 (Ok(a), Ok(b)) => a == b,
-                _ => locked == &built,
+                _ => *locked == parsed.version,
             };
             if !same {
-                return Err(BuildError::NoWheel {
-                    package: package.name.clone(),
-                    filename,
-                    detail: format!(
-                        "the lock pins {locked}: the source is not what the lock says; run `uv lock` again so that they agree"
-                    ),
-                });
+                return Err(no_wheel(format!(
+                    "the lock pins {locked}: the source is not what the lock says; run `uv lock` again so that they agree"
+                )));
             }
         }
-        let path = work.join("wheel").join(&filename);
-        let built = fs::read(&path).map_err(|e| BuildError::NoWheel {
-            package: package.name.clone(),
-            filename: filename.clone(),
-            detail: format!("{} cannot be read: {e}", path.display()),
-        })?;
-        let bytes = crate::repack::repack(&built, self.settings.config.source_date_epoch())
-            .map_err(|e| BuildError::Repack {
+        let path = work.join("wheel").join(filename);
+        let built = fs::read(&path)
+            .map_err(|e| no_wheel(format!("{} cannot be read: {e}", path.display())))?;
+        crate::repack::repack(&built, self.settings.config.source_date_epoch()).map_err(|e| {
+            BuildError::Repack {
                 package: package.name.clone(),
                 detail: e.detail,
-            })?;
-        let log_bytes = fs::read(&log).map_err(|e| BuildError::io("read", &log, e))?;
-        let log = self.store.add_blob_bytes(&log_bytes)?;
-        Ok(Some(Built {
-            bytes,
-            filename,
-            log,
-            asked,
-        }))
+            }
+        })
     }
 
     /// Calls a hook; a failure keeps the log in the store and says what it shows.
@@ -663,5 +695,7 @@ impl<'a> Source<'a> {
 
 /// The version field of a wheel's file name.
 fn wheel_version(filename: &str) -> String {
-    filename.split('-').nth(1).unwrap_or("0").to_owned()
+    filename
+        .parse::<pyfod_python::WheelFilename>()
+        .map_or_else(|_| "0".to_owned(), |w| w.version)
 }

@@ -19,8 +19,7 @@ pub struct SourcesInput {
 
 impl SourcesInput {
     pub fn new(bytes: Vec<u8>, envs: BuildEnvs) -> Result<SourcesInput, BuildError> {
-        let (_, fetch) =
-            FetchManifest::decode(&bytes).map_err(BuildError::FetchManifest)?;
+        let (_, fetch) = FetchManifest::decode(&bytes).map_err(BuildError::FetchManifest)?;
         Ok(SourcesInput { bytes, fetch, envs })
     }
 }

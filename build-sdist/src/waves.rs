@@ -58,9 +58,25 @@ pub fn run(
             progress: &progress,
         }
     };
+    let (mut wheels, pending) = downloaded(fetch);
+    let reports = in_waves(pending, &mut wheels, settings.jobs, |package, wheels| {
+        context_for(package).build(package, wheels)
+    })?;
+    let mut wheels: Vec<WheelEntry> = wheels.into_values().collect();
+    wheels.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
+    Ok((
+        WheelsManifest {
+            target: fetch.target.clone(),
+            wheels,
+        },
+        reports,
+    ))
+}
 
-    let mut wheels: BTreeMap<String, WheelEntry> = BTreeMap::new();
-    let mut pending: Vec<&FetchedPackage> = Vec::new();
+/// The downloaded wheels, by normalised name, and the sources still to build.
+fn downloaded(fetch: &FetchManifest) -> (BTreeMap<String, WheelEntry>, Vec<&FetchedPackage>) {
+    let mut wheels = BTreeMap::new();
+    let mut pending = Vec::new();
     for package in &fetch.packages {
         match &package.artifact {
             Artifact::Wheel(file) => {
@@ -78,10 +94,19 @@ pub fn run(
             Artifact::Sdist(_) | Artifact::Tree { .. } => pending.push(package),
         }
     }
+    (wheels, pending)
+}
 
-    let jobs = settings.jobs.clamp(1, pyfod_cli::MAX_JOBS);
+/// Builds `pending` in waves of up to `jobs` at once, each wave what the wheels
+/// built so far let build; a wave that builds nothing is a cycle.
+fn in_waves(
+    mut pending: Vec<&FetchedPackage>,
+    wheels: &mut BTreeMap<String, WheelEntry>,
+    jobs: usize,
+    build: impl Fn(&FetchedPackage, &BTreeMap<String, WheelEntry>) -> Result<Outcome, BuildError> + Sync,
+) -> Result<Vec<Report>, BuildError> {
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
+        .num_threads(jobs.clamp(1, pyfod_cli::MAX_JOBS))
         .thread_name(|i| format!("build-{i}"))
         .build()
         .map_err(|e| {
@@ -96,7 +121,7 @@ pub fn run(
         let outcomes: Vec<Result<Outcome, BuildError>> = pool.install(|| {
             pending
                 .par_iter()
-                .map(|package| context_for(package).build(package, &wheels))
+                .map(|package| build(package, wheels))
                 .collect()
         });
         let mut waiting = Vec::new();
@@ -117,13 +142,5 @@ pub fn run(
         }
         pending = waiting;
     }
-    let mut wheels: Vec<WheelEntry> = wheels.into_values().collect();
-    wheels.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
-    Ok((
-        WheelsManifest {
-            target: fetch.target.clone(),
-            wheels,
-        },
-        reports,
-    ))
+    Ok(reports)
 }

@@ -64,31 +64,13 @@ pub fn choose<'a>(
     }
     let no_binary = settings.no_binary || named(&settings.no_binary_package);
     let no_build = settings.no_build || named(&settings.no_build_package);
-    if !no_binary {
-        let mut best: Option<(u32, String, &lock::Artifact)> = None;
-        for wheel in &package.wheels {
-            let Some(filename) = wheel.file_name() else {
-                continue;
-            };
-            let parsed =
-                WheelFilename::from_str(filename).map_err(|detail| FetchError::BadArtifact {
-                    package: package.name.clone(),
-                    detail,
-                })?;
-            if let Some((rank, tag)) = target.tags.rank(&parsed)
-                && best.as_ref().is_none_or(|(r, _, _)| rank < *r)
-            {
-                best = Some((rank, tag, wheel));
-            }
-        }
-        if let Some((rank, tag, wheel)) = best {
-            return Ok(Plan {
-                package,
-                source,
-                artifact: Planned::Wheel(wheel),
-                choice: ArtifactChoice::BestWheel { tag, rank },
-            });
-        }
+    if !no_binary && let Some((rank, tag, wheel)) = best_wheel(package, target)? {
+        return Ok(Plan {
+            package,
+            source,
+            artifact: Planned::Wheel(wheel),
+            choice: ArtifactChoice::BestWheel { tag, rank },
+        });
     }
     // A path or URL source's sdist is the source itself: the lock gives its hash only.
     let located_by_source = matches!(source, Source::Path { .. } | Source::Url { .. });
@@ -127,6 +109,30 @@ pub fn choose<'a>(
     })
 }
 
+/// The wheel whose best tag ranks highest for the target, with that rank and tag.
+fn best_wheel<'a>(
+    package: &'a Package,
+    target: &Target,
+) -> Result<Option<(u32, String, &'a lock::Artifact)>, FetchError> {
+    let mut best: Option<(u32, String, &lock::Artifact)> = None;
+    for wheel in &package.wheels {
+        let Some(filename) = wheel.file_name() else {
+            continue;
+        };
+        let parsed =
+            WheelFilename::from_str(filename).map_err(|detail| FetchError::BadArtifact {
+                package: package.name.clone(),
+                detail,
+            })?;
+        if let Some((rank, tag)) = target.tags.rank(&parsed)
+            && best.as_ref().is_none_or(|(r, _, _)| rank < *r)
+        {
+            best = Some((rank, tag, wheel));
+        }
+    }
+    Ok(best)
+}
+
 /// The lock's source, as the manifest records it.
 pub fn source_of(package: &Package) -> Result<Source, FetchError> {
     let (kind, value) = package
@@ -151,7 +157,10 @@ pub fn source_of(package: &Package) -> Result<Source, FetchError> {
         SourceKind::Virtual => Source::Virtual { path: value },
         SourceKind::Git => parse_git(&value).ok_or_else(|| FetchError::BadArtifact {
             package: package.name.clone(),
-            detail: format!("git source `{value}` has no #<commit>"),
+            detail: format!(
+                "the git source `{}` does not end in #<the full commit hash, 40 or 64 hex digits>, or names its repository in a way git would take for an option; run `uv lock` again",
+                without_credentials(&value)
+            ),
         })?,
     })
 }
@@ -159,7 +168,16 @@ pub fn source_of(package: &Package) -> Result<Source, FetchError> {
 /// `<repo>?rev=…|tag=…|branch=…[&subdirectory=…]#<commit>`.
 fn parse_git(value: &str) -> Option<Source> {
     let (rest, commit) = value.rsplit_once('#')?;
+    // The commit names a directory of the store: a hash, nothing else.
+    let full_hash = matches!(commit.len(), 40 | 64)
+        && commit
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     let (repository, query) = rest.split_once('?').unwrap_or((rest, ""));
+    // A repository git would read as an option, or a transport that runs commands.
+    if !full_hash || repository.starts_with('-') || repository.starts_with("ext::") {
+        return None;
+    }
     let mut reference = GitReference::DefaultBranch;
     let mut subdirectory = None;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -194,6 +212,21 @@ pub fn without_credentials(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_git_source_must_name_a_full_commit_and_a_repository() {
+        let commit = "3127df0b308938faaa52dcaab9f661fa837ab5d0";
+        assert!(parse_git(&format!("https://h/r?rev=main#{commit}")).is_some());
+        for bad in [
+            "https://h/r#../../../tmp/x".to_owned(),
+            "https://h/r#main".to_owned(),
+            format!("https://h/r#{}", commit.to_uppercase()),
+            format!("--upload-pack=touch /tmp/x#{commit}"),
+            format!("ext::sh -c touch% /tmp/x#{commit}"),
+        ] {
+            assert!(parse_git(&bad).is_none(), "{bad}");
+        }
+    }
 
     #[test]
     fn credentials_never_reach_the_manifest() {

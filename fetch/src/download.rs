@@ -124,6 +124,40 @@ impl Netrc {
     }
 }
 
+/// The download runtime (one thread) and an HTTP client on it: the platform's
+/// trust roots, a connect timeout.
+fn http_client() -> Result<(tokio::runtime::Runtime, reqwest::Client), FetchError> {
+    let fail = |detail: String| FetchError::Download {
+        package: String::new(),
+        url: String::new(),
+        detail,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail(format!("cannot start the download runtime: {e}")))?;
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("pyfod/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| fail(format!("cannot set up HTTPS: {e}")))?;
+    Ok((runtime, client))
+}
+
+/// A bar on a terminal (files, and bytes so far); nothing otherwise.
+fn progress_bar(files: usize) -> indicatif::ProgressBar {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(files as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("fetch [{bar:30}] {pos}/{len} files, {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
 /// Fetches every job, in parallel; results in the jobs' order.
 pub fn fetch_all(
     jobs: Vec<Job>,
@@ -144,36 +178,9 @@ pub fn fetch_all(
             return Err(FetchError::Offline { missing: remote });
         }
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| FetchError::Download {
-            package: String::new(),
-            url: String::new(),
-            detail: format!("cannot start the download runtime: {e}"),
-        })?;
+    let (runtime, client) = http_client()?;
     let netrc = Arc::new(Netrc::load());
-    let client = reqwest::Client::builder()
-        .user_agent(concat!("pyfod/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| FetchError::Download {
-            package: String::new(),
-            url: String::new(),
-            detail: format!("cannot set up HTTPS: {e}"),
-        })?;
-    // A bar on a terminal (files, and bytes so far); nothing otherwise.
-    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        let bar = indicatif::ProgressBar::new(jobs.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("fetch [{bar:30}] {pos}/{len} files, {msg}")
-                .expect("a valid template")
-                .progress_chars("=> "),
-        );
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = progress_bar(jobs.len());
     let result = runtime.block_on(async {
         let permits = Arc::new(Semaphore::new(settings.jobs.max(1)));
         let mut set = JoinSet::new();

@@ -53,33 +53,7 @@ pub fn select(
     };
     let only_groups = !selection.only_groups.is_empty();
     for &root in &roots {
-        let package = &lock.packages[root];
-        walk.seen.insert((root, None));
-        if !only_groups {
-            walk.queue.push_back((root, None));
-            let extras: Vec<&String> = if selection.all_extras {
-                package.optional_dependencies.keys().collect()
-            } else {
-                selection
-                    .extras
-                    .iter()
-                    .filter(|e| package.optional_dependencies.contains_key(*e))
-                    .collect()
-            };
-            for extra in extras {
-                walk.push(root, Some(extra.clone()));
-            }
-        }
-        let groups = if only_groups {
-            &selection.only_groups
-        } else {
-            &selection.groups
-        };
-        for group in groups {
-            for dependency in package.dev_dependencies.get(group).into_iter().flatten() {
-                walk.follow(package, dependency)?;
-            }
-        }
+        walk.root(root, selection, only_groups)?;
     }
     // A workspace without a project: its manifest's requirements are roots too.
     if project.is_none() && !only_groups {
@@ -95,18 +69,32 @@ pub fn select(
         }
     }
     walk.run()?;
+    let reached: BTreeSet<usize> = walk.seen.iter().map(|(index, _)| *index).collect();
+    Ok(installed(
+        lock,
+        reached,
+        &roots,
+        project.is_some(),
+        selection,
+    ))
+}
 
+/// Of the packages reached, those `uv sync` installs with this selection (no
+/// virtual sources; the project and the members only when asked), by name.
+fn installed(
+    lock: &Lock,
+    reached: BTreeSet<usize>,
+    roots: &[usize],
+    has_project: bool,
+    selection: &Selection,
+) -> Vec<usize> {
     let members: BTreeSet<&str> = lock.manifest.members.iter().map(String::as_str).collect();
-    let mut chosen: Vec<usize> = walk
-        .seen
-        .iter()
-        .map(|(index, _)| *index)
-        .collect::<BTreeSet<_>>()
+    let mut chosen: Vec<usize> = reached
         .into_iter()
         .filter(|&index| {
             let package = &lock.packages[index];
             let kind = package.source.kind().map(|(k, _)| k);
-            let is_project = roots.contains(&index) && project.is_some();
+            let is_project = roots.contains(&index) && has_project;
             let is_member = members.contains(package.name.as_str());
             kind != Some(SourceKind::Virtual)
                 && (selection.install_project || !is_project)
@@ -121,7 +109,7 @@ pub fn select(
         let (a, b) = (&lock.packages[*a], &lock.packages[*b]);
         (normalise(&a.name), &a.version).cmp(&(normalise(&b.name), &b.version))
     });
-    Ok(chosen)
+    chosen
 }
 
 struct Walk<'a> {
@@ -133,6 +121,44 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
+    /// A root: its dependencies (unless only groups are asked for), the extras and
+    /// the groups selected.
+    fn root(
+        &mut self,
+        root: usize,
+        selection: &Selection,
+        only_groups: bool,
+    ) -> Result<(), FetchError> {
+        let package = &self.lock.packages[root];
+        self.seen.insert((root, None));
+        if !only_groups {
+            self.queue.push_back((root, None));
+            let extras: Vec<&String> = if selection.all_extras {
+                package.optional_dependencies.keys().collect()
+            } else {
+                selection
+                    .extras
+                    .iter()
+                    .filter(|e| package.optional_dependencies.contains_key(*e))
+                    .collect()
+            };
+            for extra in extras {
+                self.push(root, Some(extra.clone()));
+            }
+        }
+        let groups = if only_groups {
+            &selection.only_groups
+        } else {
+            &selection.groups
+        };
+        for group in groups {
+            for dependency in package.dev_dependencies.get(group).into_iter().flatten() {
+                self.follow(package, dependency)?;
+            }
+        }
+        Ok(())
+    }
+
     fn push(&mut self, index: usize, extra: Option<String>) {
         if self.seen.insert((index, extra.clone())) {
             self.queue.push_back((index, extra));

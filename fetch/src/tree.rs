@@ -28,6 +28,12 @@ pub fn git(
         ),
         None => format!("git-{commit}"),
     };
+    let fail = |detail: String| FetchError::Git {
+        package: package.to_owned(),
+        repository: crate::choose::without_credentials(repository),
+        commit: commit.to_owned(),
+        detail,
+    };
     let entry = EntryName::Tree(name);
     let found = store.entry(&entry, || {
         let bare = store.git_dir(repository);
@@ -35,82 +41,13 @@ pub fn git(
             "git-{}",
             bare.file_stem().unwrap_or_default().to_string_lossy()
         ))?;
-        let fail = |detail: String| FetchError::Git {
-            package: package.to_owned(),
-            repository: crate::choose::without_credentials(repository),
-            commit: commit.to_owned(),
-            detail,
-        };
-        if !bare.exists() || in_bare(&bare, &["rev-parse", "--git-dir"]).is_err() {
-            let _ = std::fs::remove_dir_all(&bare);
-            run(Command::new("git")
-                .args(["init", "--quiet", "--bare"])
-                .arg(&bare))
-            .map_err(fail)?;
-        }
-        let have = |bare: &Path| {
-            in_bare(bare, &["cat-file", "-e", &format!("{commit}^{{commit}}")]).is_ok()
-        };
-        if !have(&bare) {
-            if offline {
-                return Err(fail(
-                    "the commit is not in the store, and --offline forbids fetching it".into(),
-                ));
-            }
-            // The commit itself, where the server allows it; else every branch and tag.
-            let direct = in_bare(
-                &bare,
-                &["fetch", "--quiet", "--no-tags", repository, commit],
-            );
-            if direct.is_err() || !have(&bare) {
-                in_bare(
-                    &bare,
-                    &[
-                        "fetch",
-                        "--quiet",
-                        repository,
-                        "+refs/heads/*:refs/heads/*",
-                        "+refs/tags/*:refs/tags/*",
-                    ],
-                )
-                .map_err(fail)?;
-            }
-            if !have(&bare) {
-                return Err(fail("the repository does not have this commit".into()));
-            }
-        }
+        fetch_commit(&bare, repository, commit, offline).map_err(fail)?;
         let work = store.temp_entry()?;
         std::fs::create_dir(work.path()).map_err(|e| FetchError::Read {
             path: work.path().to_path_buf(),
             source: e,
         })?;
-        let treeish = match subdirectory {
-            Some(sub) => format!("{commit}:{sub}"),
-            None => commit.to_owned(),
-        };
-        let archive = Command::new("git")
-            .arg("--git-dir")
-            .arg(&bare)
-            .args(["archive", "--format=tar", &treeish])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| fail(e.to_string()))?;
-        let extract = Command::new("tar")
-            .args(["-x", "-f", "-", "-C"])
-            .arg(work.path())
-            .stdin(archive.stdout.expect("piped"))
-            .output()
-            .map_err(|e| fail(e.to_string()))?;
-        if !extract.status.success() {
-            return Err(fail(format!(
-                "cannot unpack the commit{}: {}",
-                subdirectory
-                    .map(|s| format!(" (subdirectory {s})"))
-                    .unwrap_or_default(),
-                String::from_utf8_lossy(&extract.stderr).trim()
-            )));
-        }
+        check_out(&bare, commit, subdirectory, work.path()).map_err(fail)?;
         let index = store.index_tree(&work)?;
         Ok::<_, FetchError>(Produced {
             manifest: format!("git {commit}\n").into_bytes(),
@@ -119,6 +56,87 @@ pub fn git(
         })
     })?;
     Ok(stored(&entry, &found))
+}
+
+/// Makes sure the bare clone `bare` has `commit`, fetching it from `repository`.
+fn fetch_commit(bare: &Path, repository: &str, commit: &str, offline: bool) -> Result<(), String> {
+    if !bare.exists() || in_bare(bare, &["rev-parse", "--git-dir"]).is_err() {
+        let _ = std::fs::remove_dir_all(bare);
+        run(git_command().args(["init", "--quiet", "--bare"]).arg(bare))?;
+    }
+    let have = || in_bare(bare, &["cat-file", "-e", &format!("{commit}^{{commit}}")]).is_ok();
+    if have() {
+        return Ok(());
+    }
+    if offline {
+        return Err("the commit is not in the store, and --offline forbids fetching it".into());
+    }
+    // The commit itself, where the server allows it; else every branch and tag.
+    let direct = in_bare(
+        bare,
+        &[
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--end-of-options",
+            repository,
+            commit,
+        ],
+    );
+    if direct.is_err() || !have() {
+        in_bare(
+            bare,
+            &[
+                "fetch",
+                "--quiet",
+                "--end-of-options",
+                repository,
+                "+refs/heads/*:refs/heads/*",
+                "+refs/tags/*:refs/tags/*",
+            ],
+        )?;
+    }
+    if !have() {
+        return Err("the repository does not have this commit".into());
+    }
+    Ok(())
+}
+
+/// `commit` (its `subdirectory`) of the bare clone, written into `dir`.
+fn check_out(
+    bare: &Path,
+    commit: &str,
+    subdirectory: Option<&str>,
+    dir: &Path,
+) -> Result<(), String> {
+    let treeish = match subdirectory {
+        Some(sub) => format!("{commit}:{sub}"),
+        None => commit.to_owned(),
+    };
+    let archive = git_command()
+        .arg("--git-dir")
+        .arg(bare)
+        .args(["archive", "--format=tar", &treeish])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    let extract = Command::new("tar")
+        .args(["-x", "-f", "-", "-C"])
+        .arg(dir)
+        .stdin(archive.stdout.expect("piped"))
+        .output()
+        .map_err(|e| format!("cannot run tar: {e}"))?;
+    if !extract.status.success() {
+        return Err(format!(
+            "cannot unpack the commit{}: {}",
+            subdirectory
+                .map(|s| format!(" (subdirectory {s})"))
+                .unwrap_or_default(),
+            String::from_utf8_lossy(&extract.stderr).trim()
+        ));
+    }
+    Ok(())
 }
 
 /// A copy of a local project directory, named by its NAR hash (`expected`, which
@@ -169,8 +187,20 @@ fn stored(entry: &EntryName, found: &Found) -> StoredTree {
     }
 }
 
+/// git, with transports that run commands (`ext::`) refused and every fetched
+/// object checked (no `..`, no `.git`, no duplicate entries in a tree), whatever
+/// the user's configuration says: a lock's URL is not trusted.
+fn git_command() -> Command {
+    let mut command = Command::new("git");
+    command
+        .args(["-c", "protocol.ext.allow=never"])
+        .args(["-c", "transfer.fsckObjects=true"])
+        .env("GIT_TERMINAL_PROMPT", "0");
+    command
+}
+
 fn in_bare(bare: &Path, args: &[&str]) -> Result<(), String> {
-    run(Command::new("git").arg("--git-dir").arg(bare).args(args))
+    run(git_command().arg("--git-dir").arg(bare).args(args))
 }
 
 fn run(command: &mut Command) -> Result<(), String> {

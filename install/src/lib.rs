@@ -137,9 +137,7 @@ pub enum InstallError {
     NotAWheel { package: String },
     #[error("the manifest cannot be installed")]
     Manifest(#[source] pyfod_manifest::DecodeError),
-    #[error(
-        "it is the `{0}` stage's manifest; install takes a fetch or build-sdist manifest"
-    )]
+    #[error("it is the `{0}` stage's manifest; install takes a fetch or build-sdist manifest")]
     ManifestOfStage(pyfod_manifest::Stage),
     #[error("{0} is not empty; install into a new or empty directory")]
     NotEmpty(PathBuf),
@@ -215,11 +213,6 @@ pub fn install_with(
 ) -> Result<Vec<InstalledPackage>, InstallError> {
     let prefix = layout.prefix.as_path();
     venv::create(root, layout, interpreter)?;
-    // What uv adds to every dist-info, in compat mode; pyfod's own `INSTALLER` else.
-    let (installer, requested): (&[u8], bool) = match &layout.compat {
-        Some(Compat::Uv(_)) => (b"uv", true),
-        None => (b"pyfod", false),
-    };
     let site = venv::site_packages(interpreter);
     let python = interpreter.versioned_name();
     let mut plans: Vec<wheel::WheelPlan> = wheels
@@ -231,75 +224,125 @@ pub fn install_with(
     let reserved = ["python", "python3", python.as_str(), "activate"];
     collisions::resolve(wheels, &mut plans, &layout.collisions, &site, &reserved)?;
 
-    let shebang = launcher::shebang(prefix);
+    let installing = Installing {
+        root,
+        layout,
+        site: &site,
+        shebang: launcher::shebang(prefix),
+        unpacked,
+    };
     wheels
         .par_iter()
         .zip(&plans)
-        .map(|(input, plan)| {
-            let mut written = match unpacked {
-                Some((cache, mode)) => {
-                    let (tree, files) = cache.get(plan, &input.sha256)?;
-                    plan.install_from(&tree, &files, root, &shebang, mode)?
-                }
-                None => plan.unpack(root, &shebang)?,
-            };
-            let mut scripts = Vec::new();
-            for entry in plan
-                .entry_points
-                .as_deref()
-                .map(launcher::scripts)
-                .unwrap_or_default()
-            {
-                let path = format!("bin/{}", entry.name);
-                let text = launcher::launcher(&shebang, &entry);
-                wheel::write_file(&root.join(&path), text.as_bytes(), true)?;
-                written.push(wheel::Written {
-                    path,
-                    sha256: pyfod_digest::Sha256::of(text.as_bytes()),
-                    size: text.len() as u64,
-                });
-                scripts.push(entry.name);
-            }
-            let mut extra = vec![("INSTALLER", installer)];
-            if requested {
-                extra.push(("REQUESTED", b""));
-            }
-            let project = layout.compat.as_ref().and(layout.project_dir.as_deref());
-            let direct_url = input
-                .source
-                .as_ref()
-                .and_then(|source| direct_url::direct_url(source, project));
-            if let Some(text) = &direct_url {
-                extra.push(("direct_url.json", text.as_bytes()));
-            }
-            // uv's record of a build from source: empty for builds without
-            // extra build settings, which pyfod's are, as uv sees them.
-            if requested && input.built {
-                extra.push(("uv_build.json", b"{}"));
-            }
-            for (name, contents) in extra {
-                let path = format!("{site}/{}/{name}", plan.dist_info);
-                wheel::write_file(&root.join(&path), contents, false)?;
-                written.push(wheel::Written {
-                    path,
-                    sha256: pyfod_digest::Sha256::of(contents),
-                    size: contents.len() as u64,
-                });
-            }
-            let record = wheel::record(&site, &plan.dist_info, &written);
-            wheel::write_file(
-                &root.join(format!("{site}/{}/RECORD", plan.dist_info)),
-                record.as_bytes(),
-                false,
-            )?;
-            scripts.sort();
-            Ok(InstalledPackage {
-                name: input.name.clone(),
-                version: input.version.clone(),
-                wheel: input.sha256,
-                dist_info: RelPath::from(format!("{site}/{}", plan.dist_info).as_str()),
-                scripts,
-            })
-        })
+        .map(|(input, plan)| installing.one(input, plan))
         .collect()
+}
+
+/// What every wheel of one install shares.
+struct Installing<'a> {
+    root: &'a Path,
+    layout: &'a Layout,
+    site: &'a str,
+    shebang: String,
+    unpacked: Option<(&'a unpacked::UnpackedWheels, unpacked::LinkMode)>,
+}
+
+impl Installing<'_> {
+    /// One wheel: its files, its launchers, the metadata an installer adds, and
+    /// the RECORD of all of them.
+    fn one(
+        &self,
+        input: &WheelInput,
+        plan: &wheel::WheelPlan,
+    ) -> Result<InstalledPackage, InstallError> {
+        let mut written = match self.unpacked {
+            Some((cache, mode)) => {
+                let (tree, files) = cache.get(plan, &input.sha256)?;
+                plan.install_from(&tree, &files, self.root, &self.shebang, mode)?
+            }
+            None => plan.unpack(self.root, &self.shebang)?,
+        };
+        let mut scripts = self.launchers(plan, &mut written)?;
+        self.metadata(input, plan, &mut written)?;
+        let dist_info = format!("{}/{}", self.site, plan.dist_info);
+        let record = wheel::record(self.site, &plan.dist_info, &written);
+        wheel::write_file(
+            &self.root.join(format!("{dist_info}/RECORD")),
+            record.as_bytes(),
+            false,
+        )?;
+        scripts.sort();
+        Ok(InstalledPackage {
+            name: input.name.clone(),
+            version: input.version.clone(),
+            wheel: input.sha256,
+            dist_info: RelPath::from(dist_info.as_str()),
+            scripts,
+        })
+    }
+
+    /// A launcher in `bin/` for each entry point; their names.
+    fn launchers(
+        &self,
+        plan: &wheel::WheelPlan,
+        written: &mut Vec<wheel::Written>,
+    ) -> Result<Vec<String>, InstallError> {
+        let mut scripts = Vec::new();
+        let entries = plan.entry_points.as_deref().map(launcher::scripts);
+        for entry in entries.unwrap_or_default() {
+            let path = format!("bin/{}", entry.name);
+            let text = launcher::launcher(&self.shebang, &entry);
+            wheel::write_file(&self.root.join(&path), text.as_bytes(), true)?;
+            written.push(wheel::Written {
+                path,
+                sha256: pyfod_digest::Sha256::of(text.as_bytes()),
+                size: text.len() as u64,
+            });
+            scripts.push(entry.name);
+        }
+        Ok(scripts)
+    }
+
+    /// What the installer adds to the dist-info: `INSTALLER` (`pyfod`, or uv's
+    /// files with `--compat`), `direct_url.json` where uv writes one.
+    fn metadata(
+        &self,
+        input: &WheelInput,
+        plan: &wheel::WheelPlan,
+        written: &mut Vec<wheel::Written>,
+    ) -> Result<(), InstallError> {
+        let compat = self.layout.compat.is_some();
+        let mut extra: Vec<(&str, &[u8])> =
+            vec![("INSTALLER", if compat { b"uv" } else { b"pyfod" })];
+        if compat {
+            extra.push(("REQUESTED", b""));
+        }
+        let project = self
+            .layout
+            .compat
+            .as_ref()
+            .and(self.layout.project_dir.as_deref());
+        let direct_url = input
+            .source
+            .as_ref()
+            .and_then(|source| direct_url::direct_url(source, project));
+        if let Some(text) = &direct_url {
+            extra.push(("direct_url.json", text.as_bytes()));
+        }
+        // uv's record of a build from source: empty for builds without extra
+        // build settings, which pyfod's are, as uv sees them.
+        if compat && input.built {
+            extra.push(("uv_build.json", b"{}"));
+        }
+        for (name, contents) in extra {
+            let path = format!("{}/{}/{name}", self.site, plan.dist_info);
+            wheel::write_file(&self.root.join(&path), contents, false)?;
+            written.push(wheel::Written {
+                path,
+                sha256: pyfod_digest::Sha256::of(contents),
+                size: contents.len() as u64,
+            });
+        }
+        Ok(())
+    }
 }

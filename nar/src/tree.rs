@@ -182,105 +182,140 @@ impl<'a> Hasher<'a> {
         let mut file_entries = Vec::new();
         for node in unit.nodes {
             match node {
-                Node::DirStart { name } => {
-                    // Paths are only needed for the entries.
-                    let path = match self.entries {
-                        Some(_) => child_path(&self.dirs, name.as_deref()),
-                        None => RelPath::root(),
-                    };
-                    if let Some(name) = &name {
-                        self.nar.start_entry(name)?;
-                    }
-                    self.nar.start_directory()?;
-                    self.record(name.as_deref(), NarNode::Directory);
-                    self.dirs.push((path, name.is_some()));
-                }
-                Node::DirEnd => {
-                    self.nar.end_directory()?;
-                    if let Some((_, true)) = self.dirs.pop() {
-                        self.nar.end_entry()?;
-                    }
-                }
-                Node::Symlink { name, target } => {
-                    if let Some(name) = &name {
-                        self.nar.start_entry(name)?;
-                    }
-                    self.nar.symlink(&target)?;
-                    if name.is_some() {
-                        self.nar.end_entry()?;
-                    }
-                    self.record(
-                        name.as_deref(),
-                        NarNode::Symlink {
-                            target: ByteString(target),
-                        },
-                    );
-                }
                 Node::File {
                     name,
                     size,
                     executable,
                 } => {
                     let data = unit.data.as_ref().expect("a unit with files has data");
-                    if let Some(name) = &name {
-                        self.nar.start_entry(name)?;
-                    }
-                    self.nar.start_regular(executable, size)?;
-                    let mut left = size;
-                    while left > 0 {
-                        let piece = match &mut current {
-                            Some(piece) => piece,
-                            None => current.insert(next_piece(data)?),
-                        };
-                        let n = left.min((piece.len - piece.at) as u64) as usize;
-                        self.nar.contents(&piece.bytes[piece.at..piece.at + n])?;
-                        piece.at += n;
-                        left -= n as u64;
-                        if piece.at == piece.len {
-                            let piece = current.take().unwrap();
-                            if piece.counted {
-                                budget.release(piece.bytes.len() as u64);
-                            }
-                            pool.give(piece.bytes);
-                        }
-                    }
-                    self.nar.end_regular()?;
-                    if name.is_some() {
-                        self.nar.end_entry()?;
-                    }
                     if let Some(entries) = &self.entries {
                         file_entries.push(entries.len());
                     }
-                    self.record(
-                        name.as_deref(),
-                        NarNode::Regular {
-                            executable,
-                            size,
-                            sha256: Sha256::default(),
-                        },
-                    );
+                    let file = (name.as_deref(), size, executable);
+                    self.file(file, data, &mut current, budget, pool)?;
                 }
+                other => self.structure(other)?,
             }
         }
         if let Some(data) = &unit.data {
-            let digests = loop {
-                match next(data)? {
-                    Piece::Done { digests } => break digests,
-                    // Empty files send no data; a unit of them still ends in Done.
-                    Piece::Data { bytes, counted, .. } => {
-                        if counted {
-                            budget.release(bytes.len() as u64);
-                        }
-                        pool.give(bytes);
-                    }
-                    Piece::Failed(error) => return Err(Failure::Hash(error)),
+            self.end_unit(data, file_entries, budget, pool)?;
+        }
+        Ok(())
+    }
+
+    /// A directory's start or end, or a symlink.
+    fn structure(&mut self, node: Node) -> Result<(), Failure> {
+        match node {
+            Node::DirStart { name } => {
+                // Paths are only needed for the entries.
+                let path = match self.entries {
+                    Some(_) => child_path(&self.dirs, name.as_deref()),
+                    None => RelPath::root(),
+                };
+                if let Some(name) = &name {
+                    self.nar.start_entry(name)?;
                 }
+                self.nar.start_directory()?;
+                self.record(name.as_deref(), NarNode::Directory);
+                self.dirs.push((path, name.is_some()));
+            }
+            Node::DirEnd => {
+                self.nar.end_directory()?;
+                if let Some((_, true)) = self.dirs.pop() {
+                    self.nar.end_entry()?;
+                }
+            }
+            Node::Symlink { name, target } => {
+                if let Some(name) = &name {
+                    self.nar.start_entry(name)?;
+                }
+                self.nar.symlink(&target)?;
+                if name.is_some() {
+                    self.nar.end_entry()?;
+                }
+                self.record(
+                    name.as_deref(),
+                    NarNode::Symlink {
+                        target: ByteString(target),
+                    },
+                );
+            }
+            Node::File { .. } => unreachable!("files are the caller's"),
+        }
+        Ok(())
+    }
+
+    /// A regular file: its contents taken piece by piece from the unit's data.
+    fn file(
+        &mut self,
+        (name, size, executable): (Option<&[u8]>, u64, bool),
+        data: &UnitData,
+        current: &mut Option<Current>,
+        budget: &Budget,
+        pool: &BufferPool,
+    ) -> Result<(), Failure> {
+        if let Some(name) = name {
+            self.nar.start_entry(name)?;
+        }
+        self.nar.start_regular(executable, size)?;
+        let mut left = size;
+        while left > 0 {
+            let piece = match current {
+                Some(piece) => piece,
+                None => current.insert(next_piece(data)?),
             };
-            if let Some(entries) = &mut self.entries {
-                for (index, digest) in file_entries.into_iter().zip(digests) {
-                    if let NarNode::Regular { sha256, .. } = &mut entries[index].node {
-                        *sha256 = digest;
+            let n = left.min((piece.len - piece.at) as u64) as usize;
+            self.nar.contents(&piece.bytes[piece.at..piece.at + n])?;
+            piece.at += n;
+            left -= n as u64;
+            if piece.at == piece.len {
+                let piece = current.take().unwrap();
+                if piece.counted {
+                    budget.release(piece.bytes.len() as u64);
+                }
+                pool.give(piece.bytes);
+            }
+        }
+        self.nar.end_regular()?;
+        if name.is_some() {
+            self.nar.end_entry()?;
+        }
+        self.record(
+            name,
+            NarNode::Regular {
+                executable,
+                size,
+                sha256: Sha256::default(),
+            },
+        );
+        Ok(())
+    }
+
+    /// The unit's end: what is left of its data, and its files' digests.
+    fn end_unit(
+        &mut self,
+        data: &UnitData,
+        file_entries: Vec<usize>,
+        budget: &Budget,
+        pool: &BufferPool,
+    ) -> Result<(), Failure> {
+        let digests = loop {
+            match next(data)? {
+                Piece::Done { digests } => break digests,
+                // Empty files send no data; a unit of them still ends in Done.
+                Piece::Data { bytes, counted, .. } => {
+                    if counted {
+                        budget.release(bytes.len() as u64);
                     }
+                    pool.give(bytes);
+                }
+                Piece::Failed(error) => return Err(Failure::Hash(error)),
+            }
+        };
+        if let Some(entries) = &mut self.entries {
+            for (index, digest) in file_entries.into_iter().zip(digests) {
+                if let NarNode::Regular { sha256, .. } = &mut entries[index].node {
+                    *sha256 = digest;
                 }
             }
         }

@@ -21,6 +21,52 @@ use crate::{PLACEHOLDER, ScrubError};
 /// Renames made, `(before, after)`, deepest first.
 pub(crate) type Renames = Vec<(RelPath, RelPath)>;
 
+/// The edits a scan calls for: the targets' hash parts and, with
+/// `--python-everywhere`, the interpreter prefix outside ELF files.
+struct Editor<'a> {
+    scrub: &'a Scrub<'a>,
+    targets: &'a Targets,
+    python: Option<&'a StoreRef>,
+}
+
+impl Editor<'_> {
+    fn python_edit(&self, found: &refs::Found) -> Option<Edit> {
+        let python = self.python?;
+        let full = StoreRef::new(self.scrub.store_dir().as_bytes(), found.hash, &found.name);
+        (full.path == python.path).then(|| Edit {
+            offset: found.offset - self.scrub.prefix.len() as u64,
+            original: python.path.as_bytes().to_vec(),
+            with: PLACEHOLDER.to_vec(),
+        })
+    }
+
+    fn edits(
+        &self,
+        scan: &Scan,
+        body: Option<&Path>,
+        is_elf: bool,
+    ) -> Result<Vec<Edit>, ScrubError> {
+        let mut edits: Vec<Edit> = if is_elf {
+            Vec::new()
+        } else {
+            scan.found
+                .iter()
+                .filter_map(|f| self.python_edit(f))
+                .collect()
+        };
+        let matches = match (scan.overflow, body) {
+            (true, Some(path)) => residual::search_file(path, self.targets)?,
+            _ => scan.matches(|h| self.targets.contains(h)),
+        };
+        edits.extend(matches.into_iter().map(|(offset, hash)| Edit {
+            offset,
+            original: hash.to_vec(),
+            with: seed::E32.to_vec(),
+        }));
+        Ok(rewrite::normalise(edits))
+    }
+}
+
 impl Scrub<'_> {
     /// The default rules: every target's hash part in contents, symlink targets and
     /// names becomes `e`s. Returns the replacements and the renames, deepest first.
@@ -32,34 +78,39 @@ impl Scrub<'_> {
         python: Option<&StoreRef>,
         elf_ranges: &HashMap<RelPath, Range<u64>>,
     ) -> Result<(Vec<Replacement>, Renames), ScrubError> {
-        let python_edit = |found: &refs::Found| -> Option<Edit> {
-            let python = python?;
-            let full = StoreRef::new(self.store_dir().as_bytes(), found.hash, &found.name);
-            (full.path == python.path).then(|| Edit {
-                offset: found.offset - self.prefix.len() as u64,
-                original: python.path.as_bytes().to_vec(),
-                with: PLACEHOLDER.to_vec(),
-            })
+        let editor = Editor {
+            scrub: self,
+            targets,
+            python,
         };
-        let edits_for =
-            |scan: &Scan, body: Option<&Path>, is_elf: bool| -> Result<Vec<Edit>, ScrubError> {
-                let mut edits: Vec<Edit> = if is_elf {
-                    Vec::new()
-                } else {
-                    scan.found.iter().filter_map(python_edit).collect()
-                };
-                let matches = match (scan.overflow, body) {
-                    (true, Some(path)) => residual::search_file(path, targets)?,
-                    _ => scan.matches(|h| targets.contains(h)),
-                };
-                edits.extend(matches.into_iter().map(|(offset, hash)| Edit {
-                    offset,
-                    original: hash.to_vec(),
-                    with: seed::E32.to_vec(),
-                }));
-                Ok(rewrite::normalise(edits))
+        let mut replacements = self.replace_in_files(entries, scans, &editor, elf_ranges)?;
+        for (entry, scan) in entries.iter().zip(scans) {
+            let (Kind::Symlink { target }, Some(body)) = (&entry.kind, &scan.body) else {
+                continue;
             };
+            let edits = editor.edits(body, None, false)?;
+            if edits.is_empty() {
+                continue;
+            }
+            let path = entry.path.under(self.root);
+            rewrite::retarget_symlink(&path, &rewrite::apply(target, &edits))
+                .map_err(|e| ScrubError::io("rewrite the symlink", &path, e))?;
+            replacements.extend(edits.iter().map(|edit| {
+                self.replacement(&entry.path, edit, ReplacementKind::Symlink, targets)
+            }));
+        }
+        let renames = self.rename(entries, scans, targets, &mut replacements)?;
+        Ok((replacements, renames))
+    }
 
+    /// Every file whose scan found a place a target could be, rewritten, in parallel.
+    fn replace_in_files(
+        &self,
+        entries: &[Entry],
+        scans: &[EntryScan],
+        editor: &Editor<'_>,
+        elf_ranges: &HashMap<RelPath, Range<u64>>,
+    ) -> Result<Vec<Replacement>, ScrubError> {
         let file_replacements: Vec<Vec<Replacement>> = entries
             .par_iter()
             .zip(scans)
@@ -69,7 +120,7 @@ impl Scrub<'_> {
             .map(|(entry, scan)| {
                 let path = entry.path.under(self.root);
                 let body = scan.body.as_ref().unwrap();
-                let edits = edits_for(body, Some(&path), scan.elf.is_some())?;
+                let edits = editor.edits(body, Some(&path), scan.elf.is_some())?;
                 if edits.is_empty() {
                     return Ok(Vec::new());
                 }
@@ -86,36 +137,29 @@ impl Scrub<'_> {
                         } else {
                             ReplacementKind::Text
                         };
-                        self.replacement(&entry.path, edit, kind, targets)
+                        self.replacement(&entry.path, edit, kind, editor.targets)
                     })
                     .collect())
             })
             .collect::<Result<_, ScrubError>>()?;
-        let mut replacements: Vec<Replacement> = file_replacements.into_iter().flatten().collect();
+        Ok(file_replacements.into_iter().flatten().collect())
+    }
 
-        for (entry, scan) in entries.iter().zip(scans) {
-            let (Kind::Symlink { target }, Some(body)) = (&entry.kind, &scan.body) else {
-                continue;
-            };
-            let edits = edits_for(body, None, false)?;
-            if edits.is_empty() {
-                continue;
-            }
-            let path = entry.path.under(self.root);
-            rewrite::retarget_symlink(&path, &rewrite::apply(target, &edits))
-                .map_err(|e| ScrubError::io("rewrite the symlink", &path, e))?;
-            replacements.extend(edits.iter().map(|edit| {
-                self.replacement(&entry.path, edit, ReplacementKind::Symlink, targets)
-            }));
-        }
-
+    /// Every name holding a target's hash part, renamed, deepest first, so each
+    /// rename sees its parents under their old names.
+    fn rename(
+        &self,
+        entries: &[Entry],
+        scans: &[EntryScan],
+        targets: &Targets,
+        replacements: &mut Vec<Replacement>,
+    ) -> Result<Renames, ScrubError> {
         let mut renames = Vec::new();
         let mut named: Vec<(&Entry, &EntryScan)> = entries
             .iter()
             .zip(scans)
             .filter(|(_, s)| s.name.may_refer())
             .collect();
-        // Deepest first, so each rename sees its parents under their old names.
         named.sort_by_key(|(e, _)| std::cmp::Reverse(e.path.components().count()));
         for (entry, scan) in named {
             let edits = rewrite::normalise(
@@ -143,7 +187,7 @@ impl Scrub<'_> {
             }));
             renames.push((entry.path.clone(), new_path));
         }
-        Ok((replacements, renames))
+        Ok(renames)
     }
 
     fn replacement(

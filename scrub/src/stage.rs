@@ -101,6 +101,47 @@ impl<'a> Scrub<'a> {
         self.options.store_dir()
     }
 
+    /// The closing check: what could still refer to a target — files whose first
+    /// scan found a place a hash part could be, under the names they have now,
+    /// less what was replaced in them — searched again, as Nix would.
+    fn residuals(
+        &self,
+        entries: &[Entry],
+        scans: &[EntryScan],
+        targets: &Targets,
+        replacements: &[pyfod_manifest::Replacement],
+        renames: &[(RelPath, RelPath)],
+        elf_ranges: HashMap<RelPath, Range<u64>>,
+    ) -> Result<Vec<pyfod_manifest::Residual>, ScrubError> {
+        let mut replaced: HashMap<&RelPath, Vec<Range<u64>>> = HashMap::new();
+        for r in replacements {
+            if !matches!(r.kind, ReplacementKind::FileName | ReplacementKind::Symlink) {
+                replaced
+                    .entry(&r.path)
+                    .or_default()
+                    .push(r.offset..r.offset + r.original.as_bytes().len() as u64);
+            }
+        }
+        let suspects: Vec<Suspect<'_>> = entries
+            .iter()
+            .zip(scans)
+            .filter(|(e, _)| matches!(e.kind, Kind::File { .. }))
+            .filter_map(|(e, s)| {
+                let scan = s.body.as_ref().filter(|b| b.may_refer())?;
+                Some(Suspect {
+                    path: translate(&e.path, renames),
+                    scan,
+                    replaced: replaced.remove(&e.path).unwrap_or_default(),
+                })
+            })
+            .collect();
+        let elf_now: HashMap<RelPath, Range<u64>> = elf_ranges
+            .into_iter()
+            .map(|(path, range)| (translate(&path, renames), range))
+            .collect();
+        residual::check(self.root, targets, &suspects, &elf_now)
+    }
+
     pub(crate) fn run(self) -> Result<ScrubManifest, ScrubError> {
         let seed = self.options.preset == Preset::Seed;
         let mut python = python::placeholder(
@@ -158,38 +199,14 @@ impl<'a> Scrub<'a> {
             renames
         };
 
-        // What could still refer to a target: files whose first scan found a place
-        // a hash part could be, under the names they have now, less what was
-        // replaced in them.
-        let mut replaced: HashMap<&RelPath, Vec<Range<u64>>> = HashMap::new();
-        for r in &replacements {
-            if !matches!(r.kind, ReplacementKind::FileName | ReplacementKind::Symlink) {
-                replaced
-                    .entry(&r.path)
-                    .or_default()
-                    .push(r.offset..r.offset + r.original.as_bytes().len() as u64);
-            }
-        }
-        let suspects: Vec<Suspect<'_>> = entries
-            .iter()
-            .zip(&scans)
-            .filter(|(e, _)| matches!(e.kind, Kind::File { .. }))
-            .filter_map(|(e, s)| {
-                let scan = s.body.as_ref().filter(|b| b.may_refer())?;
-                Some(Suspect {
-                    path: translate(&e.path, &renames),
-                    scan,
-                    replaced: replaced.remove(&e.path).unwrap_or_default(),
-                })
-            })
-            .collect();
-        let elf_now: HashMap<RelPath, Range<u64>> = elf_ranges
-            .into_iter()
-            .map(|(path, range)| (translate(&path, &renames), range))
-            .collect();
-        let residuals = residual::check(self.root, &targets, &suspects, &elf_now)?;
-        drop(suspects);
-
+        let residuals = self.residuals(
+            &entries,
+            &scans,
+            &targets,
+            &replacements,
+            &renames,
+            elf_ranges,
+        )?;
         let elf = entries
             .iter()
             .zip(scans)

@@ -22,8 +22,7 @@ impl InstalledTree {
     /// The venv an install manifest names: inside the store, and what its NAR
     /// hash says.
     pub fn from_manifest(bytes: Vec<u8>, store: &Store) -> Result<InstalledTree, ScrubError> {
-        let (_, manifest) =
-            InstallManifest::decode(&bytes).map_err(ScrubError::Manifest)?;
+        let (_, manifest) = InstallManifest::decode(&bytes).map_err(ScrubError::Manifest)?;
         let tree = store.verified_tree(&manifest.tree)?;
         Ok(InstalledTree {
             bytes,

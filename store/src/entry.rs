@@ -141,6 +141,11 @@ impl Store {
         name: &EntryName,
         make: impl FnOnce() -> Result<Produced, E>,
     ) -> Result<Found, E> {
+        if let EntryName::Tree(tree) = name
+            && !is_plain_name(tree)
+        {
+            return Err(StoreError::BadName(tree.clone()).into());
+        }
         let _lock = self.lock(&name.lock_name())?;
         match self.lookup(name) {
             Ok(found) => return Ok(found),

@@ -36,6 +36,8 @@ pub enum StoreError {
         digest.to_hex()
     )]
     BadBlob { digest: Sha256, what: String },
+    #[error("`{0}` cannot name a tree of the store: a name is one plain path component")]
+    BadName(String),
     #[error("no store location: pass --store DIR, or set PYFOD_STORE, XDG_CACHE_HOME or HOME")]
     NoLocation,
 }

@@ -203,12 +203,14 @@ struct Checker<'a> {
     root: &'a Path,
 }
 
+/// Each directory's entries, as the index has them: by the directory's path.
+type Children<'a> = std::collections::HashMap<&'a [u8], Vec<&'a [u8]>>;
+
 impl Checker<'_> {
     fn quick(&self, entries: &[NarEntry]) -> Result<(), Damage> {
         // Each directory's listing must be exactly the entries the index puts
         // directly under it; each entry must be what the index says.
-        let mut expected_children: std::collections::HashMap<&[u8], Vec<&[u8]>> =
-            std::collections::HashMap::new();
+        let mut children = Children::new();
         for entry in entries {
             let path = entry.path.as_bytes();
             if path.is_empty() {
@@ -218,7 +220,7 @@ impl Checker<'_> {
                 Some(i) => (&path[..i], &path[i + 1..]),
                 None => (&path[..0], path),
             };
-            expected_children.entry(parent).or_default().push(name);
+            children.entry(parent).or_default().push(name);
         }
         for entry in entries {
             let path = join(self.root, &entry.path);
@@ -233,74 +235,94 @@ impl Checker<'_> {
                 )
             })?;
             match &entry.node {
-                NarNode::Directory => {
-                    if !meta.is_dir() {
-                        return Err(Damage::at(&entry.path, "is no longer a directory"));
-                    }
-                    let mut names: Vec<Vec<u8>> = fs::read_dir(&path)
-                        .and_then(|d| {
-                            d.map(|e| e.map(|e| e.file_name().as_bytes().to_vec()))
-                                .collect()
-                        })
-                        .map_err(|e| Damage::at(&entry.path, format!("cannot be listed: {e}")))?;
-                    names.sort();
-                    let mut want: Vec<&[u8]> = expected_children
-                        .get(entry.path.as_bytes())
-                        .cloned()
-                        .unwrap_or_default();
-                    want.sort();
-                    if names.len() != want.len() || names.iter().zip(&want).any(|(a, b)| a != b) {
-                        let extra = names
-                            .iter()
-                            .find(|n| !want.contains(&n.as_slice()))
-                            .map(|n| entry.path.join(n));
-                        return Err(match extra {
-                            Some(extra) => Damage::at(&extra, "was added since it was stored"),
-                            None => Damage::at(&entry.path, "lost an entry since it was stored"),
-                        });
-                    }
-                }
-                NarNode::Symlink { target } => {
-                    if !meta.file_type().is_symlink() {
-                        return Err(Damage::at(&entry.path, "is no longer a symlink"));
-                    }
-                    let now = fs::read_link(&path)
-                        .map_err(|e| Damage::at(&entry.path, format!("cannot be read: {e}")))?;
-                    if ByteString::from(now.as_os_str().as_bytes()) != *target {
-                        return Err(Damage::at(&entry.path, "points elsewhere than it did"));
-                    }
-                }
+                NarNode::Directory => directory(&entry.path, &path, &meta, &children)?,
+                NarNode::Symlink { target } => symlink(&entry.path, &path, &meta, target)?,
                 NarNode::Regular {
                     executable,
                     size,
                     sha256,
-                } => {
-                    if !meta.is_file() {
-                        return Err(Damage::at(&entry.path, "is no longer a regular file"));
-                    }
-                    if (meta.permissions().mode() & 0o100 != 0) != *executable {
-                        return Err(Damage::at(&entry.path, "changed its executable bit"));
-                    }
-                    if meta.len() != *size {
-                        return Err(Damage::at(
-                            &entry.path,
-                            format!("has {} bytes, not the {size} stored", meta.len()),
-                        ));
-                    }
-                    if !is_sealed(&meta) {
-                        // Touched: the bytes decide.
-                        let (now, _) = file_digest(&path)
-                            .map_err(|e| Damage::at(&entry.path, format!("cannot be read: {e}")))?;
-                        if now != *sha256 {
-                            return Err(Damage::at(&entry.path, "its contents changed"));
-                        }
-                        let _ = seal(&path);
-                    }
-                }
+                } => file(&entry.path, &path, &meta, (*executable, *size, sha256))?,
             }
         }
         Ok(())
     }
+}
+
+fn directory(
+    rel: &RelPath,
+    path: &Path,
+    meta: &fs::Metadata,
+    children: &Children<'_>,
+) -> Result<(), Damage> {
+    if !meta.is_dir() {
+        return Err(Damage::at(rel, "is no longer a directory"));
+    }
+    let mut names: Vec<Vec<u8>> = fs::read_dir(path)
+        .and_then(|d| {
+            d.map(|e| e.map(|e| e.file_name().as_bytes().to_vec()))
+                .collect()
+        })
+        .map_err(|e| Damage::at(rel, format!("cannot be listed: {e}")))?;
+    names.sort();
+    let mut want: Vec<&[u8]> = children.get(rel.as_bytes()).cloned().unwrap_or_default();
+    want.sort();
+    if names.len() == want.len() && names.iter().zip(&want).all(|(a, b)| a == b) {
+        return Ok(());
+    }
+    let extra = names
+        .iter()
+        .find(|n| !want.contains(&n.as_slice()))
+        .map(|n| rel.join(n));
+    Err(match extra {
+        Some(extra) => Damage::at(&extra, "was added since it was stored"),
+        None => Damage::at(rel, "lost an entry since it was stored"),
+    })
+}
+
+fn symlink(
+    rel: &RelPath,
+    path: &Path,
+    meta: &fs::Metadata,
+    target: &ByteString,
+) -> Result<(), Damage> {
+    if !meta.file_type().is_symlink() {
+        return Err(Damage::at(rel, "is no longer a symlink"));
+    }
+    let now = fs::read_link(path).map_err(|e| Damage::at(rel, format!("cannot be read: {e}")))?;
+    if ByteString::from(now.as_os_str().as_bytes()) != *target {
+        return Err(Damage::at(rel, "points elsewhere than it did"));
+    }
+    Ok(())
+}
+
+fn file(
+    rel: &RelPath,
+    path: &Path,
+    meta: &fs::Metadata,
+    (executable, size, sha256): (bool, u64, &Sha256),
+) -> Result<(), Damage> {
+    if !meta.is_file() {
+        return Err(Damage::at(rel, "is no longer a regular file"));
+    }
+    if (meta.permissions().mode() & 0o100 != 0) != executable {
+        return Err(Damage::at(rel, "changed its executable bit"));
+    }
+    if meta.len() != size {
+        return Err(Damage::at(
+            rel,
+            format!("has {} bytes, not the {size} stored", meta.len()),
+        ));
+    }
+    if !is_sealed(meta) {
+        // Touched: the bytes decide.
+        let (now, _) =
+            file_digest(path).map_err(|e| Damage::at(rel, format!("cannot be read: {e}")))?;
+        if now != *sha256 {
+            return Err(Damage::at(rel, "its contents changed"));
+        }
+        let _ = seal(path);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
