@@ -148,22 +148,30 @@ fn install_into(
     store: &pyfod_store::Store,
 ) -> anyhow::Result<usize> {
     let work = pyfod_store::sibling_temp(out, "install");
-    fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
     let unpacked = crate::unpacked::UnpackedWheels::new(store.clone());
-    let result = crate::install_with(
-        &input.wheels,
-        &work,
-        &settings.layout,
-        &settings.interpreter,
-        Some((&unpacked, link_mode)),
-    )
-    .map_err(anyhow::Error::from)
-    .and_then(|packages| {
-        let _ = fs::remove_dir(out);
-        fs::rename(&work, out)
-            .with_context(|| format!("cannot move the venv to {}", out.display()))?;
-        Ok(packages.len())
-    });
+    let result = unpacked
+        .retrying(|| {
+            let _ = fs::remove_dir_all(&work);
+            fs::create_dir_all(&work).map_err(|source| crate::InstallError::Io {
+                action: "create",
+                path: work.clone(),
+                source,
+            })?;
+            crate::install_with(
+                &input.wheels,
+                &work,
+                &settings.layout,
+                &settings.interpreter,
+                Some((&unpacked, link_mode)),
+            )
+        })
+        .map_err(anyhow::Error::from)
+        .and_then(|packages| {
+            let _ = fs::remove_dir(out);
+            fs::rename(&work, out)
+                .with_context(|| format!("cannot move the venv to {}", out.display()))?;
+            Ok(packages.len())
+        });
     if result.is_err() {
         let _ = fs::remove_dir_all(&work);
     }

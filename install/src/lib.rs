@@ -135,6 +135,13 @@ pub enum InstallError {
         "{package} is an sdist or a source tree, not a wheel; build it first with `pyfod build-sdist` and install from the wheels manifest it writes (`pyfod build` does both)"
     )]
     NotAWheel { package: String },
+    #[error("the store's unpacked wheel {entry}: {path} {what}")]
+    Damaged {
+        /// The tree entry's name.
+        entry: String,
+        path: String,
+        what: String,
+    },
     #[error("the manifest cannot be installed")]
     Manifest(#[source] pyfod_manifest::DecodeError),
     #[error("it is the `{0}` stage's manifest; install takes a fetch or build-sdist manifest")]

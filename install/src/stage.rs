@@ -94,11 +94,6 @@ impl pyfod_store::Stage for Install {
             layout.prefix = store.root().join(&store_path.0);
         }
         let tree = store.temp_entry()?;
-        fs::create_dir(tree.path()).map_err(|source| InstallError::Io {
-            action: "create",
-            path: tree.path().to_path_buf(),
-            source,
-        })?;
         let packages = install_tree(&input.wheels, tree.path(), &layout, settings, store)?;
         let index = store.index_tree(&tree)?;
         let manifest = InstallManifest {
@@ -119,8 +114,9 @@ impl pyfod_store::Stage for Install {
     }
 }
 
-/// Installs into `root` from the store's unpacked wheels (each checked by the
-/// store before use: a damaged one is unpacked again).
+/// Installs into `root` (which must not exist) from the store's unpacked wheels,
+/// each file checked as it is copied: a damaged wheel is unpacked again, and the
+/// install made afresh.
 fn install_tree(
     wheels: &[WheelInput],
     root: &Path,
@@ -129,14 +125,28 @@ fn install_tree(
     store: &Store,
 ) -> Result<Vec<pyfod_manifest::InstalledPackage>, InstallError> {
     let unpacked = UnpackedWheels::new(store.clone());
-    crate::install_with(
-        wheels,
-        root,
-        layout,
-        &settings.interpreter,
-        // A venv in the store owns its files.
-        Some((&unpacked, LinkMode::Copy)),
-    )
+    unpacked.retrying(|| {
+        if root.exists() {
+            fs::remove_dir_all(root).map_err(|source| InstallError::Io {
+                action: "remove",
+                path: root.to_path_buf(),
+                source,
+            })?;
+        }
+        fs::create_dir(root).map_err(|source| InstallError::Io {
+            action: "create",
+            path: root.to_path_buf(),
+            source,
+        })?;
+        crate::install_with(
+            wheels,
+            root,
+            layout,
+            &settings.interpreter,
+            // A venv in the store owns its files.
+            Some((&unpacked, LinkMode::Copy)),
+        )
+    })
 }
 
 /// The stage's entry for a library user: a venv of `input`'s wheels in the store.

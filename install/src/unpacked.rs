@@ -52,7 +52,8 @@ impl UnpackedWheels {
         sha256: &Sha256,
     ) -> Result<(PathBuf, Members), InstallError> {
         let name = EntryName::Tree(format!("wheel-{}", sha256.to_hex()));
-        let found = self.store.entry(&name, || {
+        // Each file is checked as it is placed (`place`): no walk of the tree first.
+        let found = self.store.entry_checked_on_use(&name, || {
             let work = self.store.temp_entry()?;
             fs::create_dir(work.path()).map_err(|source| InstallError::Io {
                 action: "create",
@@ -82,15 +83,63 @@ impl UnpackedWheels {
             .collect();
         Ok((found.tree.expect("an index comes with a tree"), members))
     }
+
+    /// Runs `install` (which starts afresh each time); when it finds an unpacked
+    /// wheel damaged, says so, removes it, and runs `install` once more, which
+    /// unpacks that wheel again.
+    pub fn retrying<T>(
+        &self,
+        mut install: impl FnMut() -> Result<T, InstallError>,
+    ) -> Result<T, InstallError> {
+        match install() {
+            Err(InstallError::Damaged { entry, path, what }) => {
+                tracing::warn!(
+                    "the store's unpacked wheel {entry} cannot be used: {path} {what}; it is unpacked again"
+                );
+                self.store.evict(&EntryName::Tree(entry));
+                install()
+            }
+            other => other,
+        }
+    }
 }
 
-/// Makes `to` from the unpacked file `from`, by `mode`; `to`'s directory exists.
-pub fn place(from: &Path, to: &Path, mode: LinkMode) -> Result<(), InstallError> {
+/// Makes `to` from the unpacked file `from` (checked against the digest and size
+/// its tree's index gives), by `mode`; `to`'s directory exists.
+pub fn place(
+    from: &Path,
+    to: &Path,
+    mode: LinkMode,
+    (sha256, size): (&Sha256, u64),
+) -> Result<(), InstallError> {
     let io = |source| InstallError::Io {
         action: "write",
         path: to.to_path_buf(),
         source,
     };
+    let damaged = |what: String| {
+        let tree = from
+            .ancestors()
+            .find(|p| p.file_name().is_some_and(|n| n == "tree"))
+            .unwrap_or(from);
+        InstallError::Damaged {
+            entry: tree
+                .parent()
+                .and_then(Path::file_name)
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            path: from
+                .strip_prefix(tree)
+                .unwrap_or(from)
+                .display()
+                .to_string(),
+            what,
+        }
+    };
+    let meta = from
+        .metadata()
+        .map_err(|e| damaged(format!("cannot be read: {e}")))?;
+    pyfod_store::index::check_file(from, &meta, size, sha256).map_err(damaged)?;
     match mode {
         // fs::copy keeps the mode, which the tree already has right.
         LinkMode::Copy => fs::copy(from, to).map(|_| ()).map_err(io),

@@ -189,12 +189,14 @@ impl WheelPlan {
                 continue;
             }
             let Some((sha256, size)) = files.get(member) else {
-                return Err(InstallError::BadWheel {
-                    wheel: self.filename.clone(),
-                    detail: format!(
-                        "its unpacked tree in the store has no {member}; remove {} and install again",
-                        tree.display()
-                    ),
+                return Err(InstallError::Damaged {
+                    entry: tree
+                        .parent()
+                        .and_then(Path::file_name)
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    path: member.clone(),
+                    what: "is not in its index".into(),
                 });
             };
             let path = root.join(destination);
@@ -206,6 +208,17 @@ impl WheelPlan {
                     path: from.clone(),
                     source,
                 })?;
+                if Sha256::of(&bytes) != *sha256 {
+                    return Err(InstallError::Damaged {
+                        entry: tree
+                            .parent()
+                            .and_then(Path::file_name)
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                        path: member.clone(),
+                        what: "its contents changed".into(),
+                    });
+                }
                 if let Some(script) = launcher::rewrite_script(shebang, &bytes) {
                     write_new_file(&path, &script, *executable)?;
                     written.push(Written {
@@ -216,7 +229,7 @@ impl WheelPlan {
                     continue;
                 }
             }
-            crate::unpacked::place(&from, &path, mode)?;
+            crate::unpacked::place(&from, &path, mode, (sha256, *size))?;
             written.push(Written {
                 path: destination.clone(),
                 sha256: *sha256,

@@ -121,6 +121,15 @@ pub struct Found {
     pub origin: Origin,
 }
 
+/// How much of an entry's tree a lookup checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// All of it, against the index.
+    Tree,
+    /// Nothing: its user checks each file as it reads it.
+    OnUse,
+}
+
 /// Why a stored entry was not used.
 #[derive(Debug)]
 enum Unusable {
@@ -141,13 +150,34 @@ impl Store {
         name: &EntryName,
         make: impl FnOnce() -> Result<Produced, E>,
     ) -> Result<Found, E> {
+        self.entry_checked(name, Check::Tree, make)
+    }
+
+    /// [`Store::entry`], for a caller that checks every file it takes from the
+    /// entry's tree against the index itself, as it reads it
+    /// ([`crate::index::check_file`]): the tree is not walked first. A file that
+    /// fails is the caller's to report; it then [evicts](Store::evict) the entry.
+    pub fn entry_checked_on_use<E: From<StoreError>>(
+        &self,
+        name: &EntryName,
+        make: impl FnOnce() -> Result<Produced, E>,
+    ) -> Result<Found, E> {
+        self.entry_checked(name, Check::OnUse, make)
+    }
+
+    fn entry_checked<E: From<StoreError>>(
+        &self,
+        name: &EntryName,
+        check: Check,
+        make: impl FnOnce() -> Result<Produced, E>,
+    ) -> Result<Found, E> {
         if let EntryName::Tree(tree) = name
             && !is_plain_name(tree)
         {
             return Err(StoreError::BadName(tree.clone()).into());
         }
         let _lock = self.lock(&name.lock_name())?;
-        match self.lookup(name) {
+        match self.lookup(name, check) {
             Ok(found) => return Ok(found),
             Err(Unusable::Missing) => {}
             Err(Unusable::Damaged(what)) => {
@@ -164,10 +194,10 @@ impl Store {
 
     /// The entry `name`, if the store has it and it passes the quick check.
     pub fn lookup_entry(&self, name: &EntryName) -> Option<Found> {
-        self.lookup(name).ok()
+        self.lookup(name, Check::Tree).ok()
     }
 
-    fn lookup(&self, name: &EntryName) -> Result<Found, Unusable> {
+    fn lookup(&self, name: &EntryName, check: Check) -> Result<Found, Unusable> {
         let dir = self.entry_dir(name);
         let manifest = match fs::read(dir.join("manifest")) {
             Ok(bytes) => bytes,
@@ -195,7 +225,7 @@ impl Store {
         }
         for tree in &needs.trees {
             let tree_name = EntryName::Tree(tree.clone());
-            if let Err(unusable) = self.lookup(&tree_name) {
+            if let Err(unusable) = self.lookup(&tree_name, Check::Tree) {
                 if let Unusable::Damaged(_) = unusable {
                     self.evict(&tree_name);
                 }
@@ -212,9 +242,11 @@ impl Store {
                 .ok_or_else(|| {
                     Unusable::Damaged("its tree's index is missing or corrupt".into())
                 })?;
-            index
-                .check(&tree, self.thoroughness())
-                .map_err(|damage: Damage| Unusable::Damaged(format!("tree/{damage}")))?;
+            if check == Check::Tree || self.verify_all {
+                index
+                    .check(&tree, self.thoroughness())
+                    .map_err(|damage: Damage| Unusable::Damaged(format!("tree/{damage}")))?;
+            }
             (Some(tree), Some(index))
         } else {
             (None, None)
@@ -303,17 +335,19 @@ impl Store {
                     .into(),
             )
         })?;
-        let found = self.lookup(&name).map_err(|unusable| match unusable {
-            Unusable::Missing => {
-                bad("the store does not have it; run the stage that makes it again".into())
-            }
-            Unusable::Damaged(what) => {
-                self.evict(&name);
-                bad(format!(
-                    "it is damaged ({what}) and was removed; run the stage that makes it again"
-                ))
-            }
-        })?;
+        let found = self
+            .lookup(&name, Check::Tree)
+            .map_err(|unusable| match unusable {
+                Unusable::Missing => {
+                    bad("the store does not have it; run the stage that makes it again".into())
+                }
+                Unusable::Damaged(what) => {
+                    self.evict(&name);
+                    bad(format!(
+                        "it is damaged ({what}) and was removed; run the stage that makes it again"
+                    ))
+                }
+            })?;
         let index = found
             .index
             .ok_or_else(|| bad("the entry has no tree".into()))?;

@@ -172,6 +172,31 @@ fn join(root: &Path, path: &RelPath) -> PathBuf {
     }
 }
 
+/// Checks one file of an indexed tree as it is used: `meta` (of the file, or of
+/// the open handle) against the size the index gives and the sealed mtime; the
+/// bytes when the mtime moved (and seals them again when they are right).
+pub fn check_file(
+    path: &Path,
+    meta: &fs::Metadata,
+    size: u64,
+    sha256: &Sha256,
+) -> Result<(), String> {
+    if !meta.is_file() {
+        return Err("is no longer a regular file".into());
+    }
+    if meta.len() != size {
+        return Err(format!("has {} bytes, not the {size} stored", meta.len()));
+    }
+    if !is_sealed(meta) {
+        let (now, _) = file_digest(path).map_err(|e| format!("cannot be read: {e}"))?;
+        if now != *sha256 {
+            return Err("its contents changed".into());
+        }
+        let _ = seal(path);
+    }
+    Ok(())
+}
+
 /// Sets a file's mtime to [`sealed_mtime`].
 pub fn seal(path: &Path) -> io::Result<()> {
     File::open(path)?.set_modified(sealed_mtime())
@@ -301,28 +326,10 @@ fn file(
     meta: &fs::Metadata,
     (executable, size, sha256): (bool, u64, &Sha256),
 ) -> Result<(), Damage> {
-    if !meta.is_file() {
-        return Err(Damage::at(rel, "is no longer a regular file"));
-    }
-    if (meta.permissions().mode() & 0o100 != 0) != executable {
+    if meta.is_file() && (meta.permissions().mode() & 0o100 != 0) != executable {
         return Err(Damage::at(rel, "changed its executable bit"));
     }
-    if meta.len() != size {
-        return Err(Damage::at(
-            rel,
-            format!("has {} bytes, not the {size} stored", meta.len()),
-        ));
-    }
-    if !is_sealed(meta) {
-        // Touched: the bytes decide.
-        let (now, _) =
-            file_digest(path).map_err(|e| Damage::at(rel, format!("cannot be read: {e}")))?;
-        if now != *sha256 {
-            return Err(Damage::at(rel, "its contents changed"));
-        }
-        let _ = seal(path);
-    }
-    Ok(())
+    check_file(path, meta, size, sha256).map_err(|what| Damage::at(rel, what))
 }
 
 #[cfg(test)]
