@@ -159,6 +159,7 @@ impl Args {
             offline: self.offline,
             mirrors: self.mirrors.clone(),
             jobs: self.jobs.unwrap_or(8),
+            outside_project: crate::OutsideProject::Warn,
         }
     }
 }

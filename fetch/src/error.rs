@@ -17,6 +17,14 @@ pub enum FetchError {
     )]
     LockVersion { path: PathBuf, version: u32 },
     #[error(
+        "{path}: package `{package}`: {detail}; the lock is damaged or was not written by uv: run `uv lock` again"
+    )]
+    BadLockEntry {
+        path: PathBuf,
+        package: String,
+        detail: String,
+    },
+    #[error(
         "{path}: package `{package}` has a source of no kind pyfod knows ({found}); expected one of registry, git, url, path, directory, editable, virtual"
     )]
     SourceKind {
@@ -106,6 +114,16 @@ pub enum FetchError {
         path: PathBuf,
         expected: pyfod_digest::Sha256,
         actual: pyfod_digest::Sha256,
+    },
+    #[error(
+        "{package}: its source {} is outside the project's directory {}, and [fetch] outside-project says to refuse it; move it into the project, or allow it",
+        path.display(),
+        project.display()
+    )]
+    OutsideProject {
+        package: String,
+        path: PathBuf,
+        project: PathBuf,
     },
     #[error("--offline, and the store lacks {}: {}", missing.len(), missing.join(", "))]
     Offline { missing: Vec<String> },

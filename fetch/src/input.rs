@@ -98,6 +98,9 @@ impl LockInput {
             local: Vec::new(),
         };
         input.local = input.read_local_sources(&input.plans(settings)?)?;
+        for local in &input.local {
+            input.check_inside(local, settings.outside_project)?;
+        }
         Ok(input)
     }
 
@@ -130,6 +133,39 @@ impl LockInput {
             .iter()
             .find(|l| l.package == package)
             .map(|l| l.digest)
+    }
+
+    /// A local source outside the project's directory: said, or refused.
+    fn check_inside(
+        &self,
+        local: &LocalSource,
+        rule: crate::OutsideProject,
+    ) -> Result<(), FetchError> {
+        let (Ok(dir), Ok(source)) = (
+            std::fs::canonicalize(self.dir()),
+            std::fs::canonicalize(self.dir().join(&local.path)),
+        ) else {
+            return Ok(());
+        };
+        if source.starts_with(&dir) {
+            return Ok(());
+        }
+        match rule {
+            crate::OutsideProject::Warn => {
+                tracing::warn!(
+                    "{}: its source {} is outside the project's directory {}; it is read into the store as it is (set [fetch] outside-project = \"refuse\" to refuse such sources)",
+                    local.package,
+                    source.display(),
+                    dir.display()
+                );
+                Ok(())
+            }
+            crate::OutsideProject::Refuse => Err(FetchError::OutsideProject {
+                package: local.package.clone(),
+                path: source,
+                project: dir,
+            }),
+        }
     }
 
     fn read_local_sources(&self, plans: &[Plan<'_>]) -> Result<Vec<LocalSource>, FetchError> {
@@ -183,6 +219,7 @@ impl LockInput {
 pub fn tree_digest(path: &Path) -> Result<Sha256, FetchError> {
     let settings = pyfod_nar::HashSettings {
         skip_names: NOT_SOURCE.iter().map(|n| n.as_bytes().to_vec()).collect(),
+        skip_special: true,
         ..Default::default()
     };
     pyfod_nar::hash_path(path, &settings, None)

@@ -53,6 +53,28 @@ pub struct Settings {
     /// Downloads at once: not in the key.
     #[serde(skip)]
     pub jobs: usize,
+    /// What a local source outside the project's directory gets: a warning (uv
+    /// allows them) or a refusal. Either way what is fetched is the same: not in
+    /// the key.
+    #[serde(skip)]
+    pub outside_project: OutsideProject,
+}
+
+/// `[fetch] outside-project`: what a `path` or `directory` source outside the
+/// lock's directory gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutsideProject {
+    #[default]
+    Warn,
+    Refuse,
+}
+
+/// `[fetch]` in `pyfod.toml`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FetchConfig {
+    pub outside_project: Option<OutsideProject>,
 }
 
 impl Settings {
@@ -67,6 +89,7 @@ impl Settings {
             offline: false,
             mirrors: Vec::new(),
             jobs: 8,
+            outside_project: OutsideProject::Warn,
         }
     }
 }

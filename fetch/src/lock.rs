@@ -69,6 +69,33 @@ pub struct Package {
     pub wheels: Vec<Artifact>,
 }
 
+impl Package {
+    /// A name is a PEP 508 name and a version a PEP 440 version: both end up in
+    /// file names and directories, so nothing else may pass.
+    fn check(&self, path: &Path) -> Result<(), FetchError> {
+        let bad = |detail: String| FetchError::BadLockEntry {
+            path: path.to_path_buf(),
+            package: self.name.clone(),
+            detail,
+        };
+        pep508_rs::PackageName::new(self.name.clone())
+            .map_err(|_| bad("its name is not a package name (PEP 508)".into()))?;
+        if let Some(version) = &self.version {
+            version
+                .parse::<pep508_rs::pep440_rs::Version>()
+                .map_err(|_| bad(format!("its version `{version}` is not a PEP 440 version")))?;
+        }
+        for artifact in self.sdist.iter().chain(&self.wheels) {
+            if let Some(name) = artifact.file_name()
+                && (name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']))
+            {
+                return Err(bad(format!("`{name}` is not a file name")));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `source = { registry = … }` and its kin: exactly one kind key.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct SourceWire {
@@ -181,6 +208,7 @@ impl Lock {
             });
         }
         for package in &lock.packages {
+            package.check(path)?;
             if package.source.kind().is_none() {
                 return Err(FetchError::SourceKind {
                     path: path.to_path_buf(),

@@ -29,9 +29,26 @@ pub struct InstallConfig {
     pub collisions: BTreeMap<String, String>,
     /// `uv=VERSION`, as `--compat` takes it.
     pub compat: Option<String>,
+    /// The most a wheel may unpack to: `16G`, `500M`.
+    pub max_unpacked_size: Option<String>,
+    /// The largest inflated ÷ compressed ratio of a wheel over 64 MiB.
+    pub max_compression_ratio: Option<u64>,
 }
 
 impl InstallConfig {
+    /// The limits this table sets, the defaults for the rest.
+    pub fn limits(&self) -> Result<crate::archive::Limits, String> {
+        let mut limits = crate::archive::Limits::default();
+        if let Some(size) = &self.max_unpacked_size {
+            limits.max_unpacked = pyfod_store::gc::parse_size(size)
+                .map_err(|e| format!("[install] max-unpacked-size: {e}"))?;
+        }
+        if let Some(ratio) = self.max_compression_ratio {
+            limits.max_ratio = ratio.max(1);
+        }
+        Ok(limits)
+    }
+
     pub fn rules(&self) -> BTreeMap<String, Rule> {
         self.collisions
             .iter()
@@ -67,7 +84,6 @@ pub fn resolve(
     plans: &mut [WheelPlan],
     rules: &BTreeMap<String, Rule>,
     site: &str,
-    reserved: &[&str],
 ) -> Result<(), InstallError> {
     let mut owners: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut launchers: HashMap<String, usize> = HashMap::new();
@@ -78,12 +94,11 @@ pub fn resolve(
             .map(launcher::scripts)
             .unwrap_or_default()
         {
-            if reserved.contains(&entry.name.as_str()) {
-                return Err(InstallError::ReservedScript {
-                    package: input.name.clone(),
-                    name: entry.name,
-                });
-            }
+            let entry = entry.map_err(|(name, why)| InstallError::BadEntryPoint {
+                package: plan.filename.clone(),
+                name,
+                why,
+            })?;
             let path = format!("bin/{}", entry.name);
             if let Some(&first) = launchers.get(&path) {
                 return Err(collision(path, &wheels[first].name, &input.name));

@@ -67,7 +67,7 @@ pub struct Args {
 
     /// How files come from the store's unpacked wheels into --out: `copy` (an FOD
     /// output must own its files), `hardlink`, or `reflink` (btrfs, XFS)
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_name = "MODE", default_value = "copy")]
     pub link_mode: LinkMode,
 }
 
@@ -91,8 +91,8 @@ pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCod
             .with_context(|| format!("cannot make {} absolute", out.display()))?,
         (None, None) => PathBuf::new(),
     };
-    let collisions = match &args.config {
-        Some(path) => crate::collisions::load(path)?.rules(),
+    let config = match &args.config {
+        Some(path) => crate::collisions::load(path)?,
         None => Default::default(),
     };
     let settings = Settings {
@@ -100,8 +100,9 @@ pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCod
             prefix,
             prompt: args.prompt.clone(),
             compat: args.compat.clone(),
-            collisions,
+            collisions: config.rules(),
             project_dir: args.project_dir.clone(),
+            limits: config.limits().map_err(anyhow::Error::msg)?,
         },
         interpreter,
     };

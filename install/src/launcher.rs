@@ -27,8 +27,39 @@ pub struct EntryPoint {
     pub attribute: String,
 }
 
-/// The `[console_scripts]` and `[gui_scripts]` entries of `entry_points.txt`.
-pub fn scripts(entry_points: &str) -> Vec<EntryPoint> {
+/// Whether `name` may be a file of the venv's `bin/`: one plain component, and not
+/// a name the venv owns (`python`, `python3`, `python3.Y`, `activate…`).
+pub fn check_script_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+        return Err("it is not a plain file name");
+    }
+    let versioned_python = name
+        .strip_prefix("python3.")
+        .is_some_and(|minor| !minor.is_empty() && minor.bytes().all(|b| b.is_ascii_digit()));
+    let owned = matches!(name, "python" | "python3" | "pydoc.bat")
+        || versioned_python
+        || name.starts_with("activate")
+        || name.starts_with("deactivate");
+    if owned {
+        return Err("the venv's own file has that name");
+    }
+    Ok(())
+}
+
+/// A dotted Python name: `pkg.module`, `Class.method`.
+fn is_dotted_identifier(text: &str) -> bool {
+    !text.is_empty()
+        && text.split('.').all(|part| {
+            let mut chars = part.chars();
+            chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
+                && chars.all(|c| c == '_' || c.is_alphanumeric())
+        })
+}
+
+/// The `[console_scripts]` and `[gui_scripts]` entries of `entry_points.txt`;
+/// an entry that cannot be a launcher (its name is a path, or the venv's own, or
+/// its object is not a Python name) is `Err((name, why))`.
+pub fn scripts(entry_points: &str) -> Vec<Result<EntryPoint, (String, String)>> {
     let mut out = Vec::new();
     let mut in_scripts = false;
     for line in entry_points.lines() {
@@ -47,14 +78,22 @@ pub fn scripts(entry_points: &str) -> Vec<EntryPoint> {
             continue;
         };
         let value = value.split('[').next().unwrap_or(value).trim();
+        let name = name.trim().to_owned();
         let Some((module, attribute)) = value.split_once(':') else {
             continue;
         };
-        out.push(EntryPoint {
-            name: name.trim().to_owned(),
-            module: module.trim().to_owned(),
-            attribute: attribute.trim().to_owned(),
-        });
+        let (module, attribute) = (module.trim(), attribute.trim());
+        if let Err(why) = check_script_name(&name) {
+            out.push(Err((name, why.to_owned())));
+        } else if !is_dotted_identifier(module) || !is_dotted_identifier(attribute) {
+            out.push(Err((name, format!("`{value}` is not module:object"))));
+        } else {
+            out.push(Ok(EntryPoint {
+                name,
+                module: module.to_owned(),
+                attribute: attribute.to_owned(),
+            }));
+        }
     }
     out
 }
@@ -97,12 +136,33 @@ mod tests {
     #[test]
     fn reads_scripts_and_skips_other_groups() {
         let text = "[console_scripts]\nhello = hello:main\ntool = pkg.cli:app.run [extra]\n\n[pytest11]\nplug = p.plugin\n[gui_scripts]\nwin = pkg.gui:start\n";
-        let entries = scripts(text);
+        let entries: Vec<EntryPoint> = scripts(text).into_iter().map(Result::unwrap).collect();
         assert_eq!(entries.len(), 3);
         assert_eq!(entries[1].attribute, "app.run");
         let text = launcher("#!/v/bin/python", &entries[1]);
         assert!(text.contains("from pkg.cli import app\n"));
         assert!(text.ends_with("    sys.exit(app.run())\n"));
+    }
+
+    #[test]
+    fn entry_points_that_cannot_be_launchers_are_refused() {
+        let text = "[console_scripts]\n../../tmp/x = m:f\npython = m:f\npython3.12 = m:f\nactivate.fish = m:f\nok = m:f\nbad = os; import shutil:f\npython3.x = m:f\n";
+        let results = scripts(text);
+        let refused: Vec<&str> = results
+            .iter()
+            .filter_map(|r| r.as_ref().err().map(|(n, _)| n.as_str()))
+            .collect();
+        assert_eq!(
+            refused,
+            [
+                "../../tmp/x",
+                "python",
+                "python3.12",
+                "activate.fish",
+                "bad"
+            ]
+        );
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 2);
     }
 
     #[test]

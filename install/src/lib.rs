@@ -7,14 +7,17 @@
 //! against its RECORD, writes launchers for entry points ([`launcher`]),
 //! `INSTALLER`, and a new RECORD.
 
+pub mod archive;
 pub mod collisions;
 pub mod command;
 pub mod direct_url;
 pub mod launcher;
+mod place;
 pub mod stage;
 pub mod unpacked;
 pub mod venv;
 pub mod wheel;
+pub mod writer;
 
 use std::path::{Path, PathBuf};
 
@@ -59,6 +62,10 @@ pub struct Layout {
     /// `direct_url.json`, which names it.
     #[serde(serialize_with = "pyfod_store::key::option_path_bytes")]
     pub project_dir: Option<PathBuf>,
+    /// How much a wheel may unpack to. A limit only refuses, it never changes
+    /// what is installed: not in the key.
+    #[serde(skip)]
+    pub limits: archive::Limits,
 }
 
 impl Layout {
@@ -70,6 +77,7 @@ impl Layout {
             compat: None,
             collisions: Default::default(),
             project_dir: None,
+            limits: archive::Limits::default(),
         }
     }
 }
@@ -108,8 +116,31 @@ pub enum InstallError {
         "{wheel}: {path} does not have the hash its RECORD gives; the wheel is corrupt or was altered after it was built; get it again, or report it to its maintainers"
     )]
     RecordMismatch { wheel: String, path: String },
-    #[error("{wheel}: the entry `{path}` would land outside the venv; refusing the wheel")]
-    UnsafePath { wheel: String, path: String },
+    #[error(
+        "{wheel}: {path} is not in its RECORD, so nothing vouches for it; the wheel is corrupt or was altered after it was built; refusing it"
+    )]
+    NotInRecord { wheel: String, path: String },
+    #[error("{wheel}: the member `{path}` would land outside the venv ({why}); refusing the wheel")]
+    UnsafePath {
+        wheel: String,
+        path: String,
+        why: &'static str,
+    },
+    #[error("{wheel}: {member} cannot be installed; refusing the wheel")]
+    Unwritable {
+        wheel: String,
+        member: String,
+        #[source]
+        source: writer::WriteError,
+    },
+    #[error(
+        "{package}: the entry point `{name}` is not one pyfod can write a launcher for ({why}); refusing it"
+    )]
+    BadEntryPoint {
+        package: String,
+        name: String,
+        why: String,
+    },
     #[error(
         "{first} and {second} both install {path}; say which wins under [install.collisions] in pyfod.toml, or drop one of them"
     )]
@@ -118,9 +149,7 @@ pub enum InstallError {
         first: String,
         second: String,
     },
-    #[error(
-        "{package}'s entry point `{name}` would overwrite the venv's own bin/{name}; refusing it"
-    )]
+    #[error("{package}: the script `{name}` would overwrite the venv's own; refusing it")]
     ReservedScript { package: String, name: String },
     #[error(
         "[install.collisions] says `{rule}` wins {path}, but it is installed by {} only; name one of them, or \"drop\"",
@@ -224,12 +253,13 @@ pub fn install_with(
     let python = interpreter.versioned_name();
     let mut plans: Vec<wheel::WheelPlan> = wheels
         .par_iter()
-        .map(|w| wheel::plan(&w.file, &w.filename, &w.name, &w.version, &site, &python))
+        .map(|w| {
+            let lock = (w.name.as_str(), w.version.as_str());
+            wheel::plan(&w.file, &w.filename, lock, &site, &python, &layout.limits)
+        })
         .collect::<Result<_, _>>()?;
-
-    // Every path has one owner; the venv's own files are nobody's to replace.
-    let reserved = ["python", "python3", python.as_str(), "activate"];
-    collisions::resolve(wheels, &mut plans, &layout.collisions, &site, &reserved)?;
+    // Every path has one owner.
+    collisions::resolve(wheels, &mut plans, &layout.collisions, &site)?;
 
     let installing = Installing {
         root,
@@ -243,6 +273,14 @@ pub fn install_with(
         .zip(&plans)
         .map(|(input, plan)| installing.one(input, plan))
         .collect()
+}
+
+fn unwritable(plan: &wheel::WheelPlan, path: &str, source: writer::WriteError) -> InstallError {
+    InstallError::Unwritable {
+        wheel: plan.filename.clone(),
+        member: path.to_owned(),
+        source,
+    }
 }
 
 /// What every wheel of one install shares.
@@ -262,22 +300,22 @@ impl Installing<'_> {
         input: &WheelInput,
         plan: &wheel::WheelPlan,
     ) -> Result<InstalledPackage, InstallError> {
+        let mut writer = writer::VenvWriter::new(self.root);
         let mut written = match self.unpacked {
             Some((cache, mode)) => {
                 let (tree, files) = cache.get(plan, &input.sha256)?;
-                plan.install_from(&tree, &files, self.root, &self.shebang, mode)?
+                plan.install_from(&tree, &files, &mut writer, &self.shebang, mode)?
             }
-            None => plan.unpack(self.root, &self.shebang)?,
+            None => plan.unpack(&mut writer, &self.shebang)?,
         };
-        let mut scripts = self.launchers(plan, &mut written)?;
-        self.metadata(input, plan, &mut written)?;
+        let mut scripts = self.launchers(plan, &mut writer, &mut written)?;
+        self.metadata(input, plan, &mut writer, &mut written)?;
         let dist_info = format!("{}/{}", self.site, plan.dist_info);
         let record = wheel::record(self.site, &plan.dist_info, &written);
-        wheel::write_file(
-            &self.root.join(format!("{dist_info}/RECORD")),
-            record.as_bytes(),
-            false,
-        )?;
+        let own = format!("{dist_info}/RECORD");
+        writer
+            .write(&own, record.as_bytes(), false)
+            .map_err(|source| unwritable(plan, &own, source))?;
         scripts.sort();
         Ok(InstalledPackage {
             name: input.name.clone(),
@@ -292,14 +330,22 @@ impl Installing<'_> {
     fn launchers(
         &self,
         plan: &wheel::WheelPlan,
+        writer: &mut writer::VenvWriter<'_>,
         written: &mut Vec<wheel::Written>,
     ) -> Result<Vec<String>, InstallError> {
         let mut scripts = Vec::new();
         let entries = plan.entry_points.as_deref().map(launcher::scripts);
         for entry in entries.unwrap_or_default() {
+            let entry = entry.map_err(|(name, why)| InstallError::BadEntryPoint {
+                package: plan.filename.clone(),
+                name,
+                why,
+            })?;
             let path = format!("bin/{}", entry.name);
             let text = launcher::launcher(&self.shebang, &entry);
-            wheel::write_file(&self.root.join(&path), text.as_bytes(), true)?;
+            writer
+                .write(&path, text.as_bytes(), true)
+                .map_err(|source| unwritable(plan, &path, source))?;
             written.push(wheel::Written {
                 path,
                 sha256: pyfod_digest::Sha256::of(text.as_bytes()),
@@ -316,6 +362,7 @@ impl Installing<'_> {
         &self,
         input: &WheelInput,
         plan: &wheel::WheelPlan,
+        writer: &mut writer::VenvWriter<'_>,
         written: &mut Vec<wheel::Written>,
     ) -> Result<(), InstallError> {
         let compat = self.layout.compat.is_some();
@@ -343,7 +390,9 @@ impl Installing<'_> {
         }
         for (name, contents) in extra {
             let path = format!("{}/{}/{name}", self.site, plan.dist_info);
-            wheel::write_file(&self.root.join(&path), contents, false)?;
+            writer
+                .write(&path, contents, false)
+                .map_err(|source| unwritable(plan, &path, source))?;
             written.push(wheel::Written {
                 path,
                 sha256: pyfod_digest::Sha256::of(contents),

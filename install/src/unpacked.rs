@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use pyfod_digest::Sha256;
 use pyfod_manifest::NarNode;
@@ -18,7 +18,7 @@ use crate::InstallError;
 use crate::wheel::WheelPlan;
 
 /// How installed files are made from the unpacked tree.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum LinkMode {
     /// Each file its own copy: what an FOD output must be.
     #[default]
@@ -28,6 +28,21 @@ pub enum LinkMode {
     Hardlink,
     /// Copy-on-write clones (btrfs, XFS); an error where the file system has none.
     Reflink,
+}
+
+impl std::str::FromStr for LinkMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "copy" => Ok(LinkMode::Copy),
+            "hardlink" => Ok(LinkMode::Hardlink),
+            "reflink" => Ok(LinkMode::Reflink),
+            _ => Err(format!(
+                "`{text}` is not a link mode: copy, hardlink or reflink"
+            )),
+        }
+    }
 }
 
 /// The store's unpacked wheels.
@@ -101,56 +116,5 @@ impl UnpackedWheels {
             }
             other => other,
         }
-    }
-}
-
-/// Makes `to` from the unpacked file `from` (checked against the digest and size
-/// its tree's index gives), by `mode`; `to`'s directory exists.
-pub fn place(
-    from: &Path,
-    to: &Path,
-    mode: LinkMode,
-    (sha256, size): (&Sha256, u64),
-) -> Result<(), InstallError> {
-    let io = |source| InstallError::Io {
-        action: "write",
-        path: to.to_path_buf(),
-        source,
-    };
-    let damaged = |what: String| {
-        let tree = from
-            .ancestors()
-            .find(|p| p.file_name().is_some_and(|n| n == "tree"))
-            .unwrap_or(from);
-        InstallError::Damaged {
-            entry: tree
-                .parent()
-                .and_then(Path::file_name)
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            path: from
-                .strip_prefix(tree)
-                .unwrap_or(from)
-                .display()
-                .to_string(),
-            what,
-        }
-    };
-    let meta = from
-        .metadata()
-        .map_err(|e| damaged(format!("cannot be read: {e}")))?;
-    pyfod_store::index::check_file(from, &meta, size, sha256).map_err(damaged)?;
-    match mode {
-        // fs::copy keeps the mode, which the tree already has right.
-        LinkMode::Copy => fs::copy(from, to).map(|_| ()).map_err(io),
-        LinkMode::Hardlink => fs::hard_link(from, to).map_err(io),
-        LinkMode::Reflink => reflink_copy::reflink(from, to).map_err(|source| InstallError::Io {
-            action: "clone (reflink)",
-            path: to.to_path_buf(),
-            source: std::io::Error::new(
-                source.kind(),
-                format!("{source}; this file system may not clone files: use --link-mode copy"),
-            ),
-        }),
     }
 }

@@ -15,6 +15,7 @@ fn layout(prefix: &Path) -> Layout {
         compat: None,
         collisions: Default::default(),
         project_dir: None,
+        limits: Default::default(),
     }
 }
 
@@ -262,7 +263,7 @@ fn an_entry_point_may_not_replace_the_venvs_python() {
     );
     let error = install(&[bad], &v.root, &layout(&v.root), &python()).unwrap_err();
     assert!(
-        matches!(error, InstallError::ReservedScript { .. }),
+        matches!(&error, InstallError::BadEntryPoint { name, .. } if name == "python"),
         "{error}"
     );
 }

@@ -27,6 +27,9 @@ pub struct HashSettings {
     /// Names left out at every depth below the root (`.git`, say): the hash is
     /// that of the tree without them.
     pub skip_names: Vec<Vec<u8>>,
+    /// Leave sockets, FIFOs and devices out (a NAR cannot hold them) rather
+    /// than fail: for a developer's project directory, as its copy leaves them out.
+    pub skip_special: bool,
 }
 
 impl Default for HashSettings {
@@ -36,6 +39,7 @@ impl Default for HashSettings {
             read_ahead: 4 * 1024 * 1024,
             record_entries: false,
             skip_names: Vec::new(),
+            skip_special: false,
         }
     }
 }
@@ -71,12 +75,7 @@ pub fn hash_path(
     let budget = Budget::new(settings.read_ahead);
     // Enough recycled chunks to cover the read-ahead, and the readers' own.
     let pool = BufferPool::new((settings.read_ahead / read::CHUNK) as usize + settings.readers + 8);
-    let walker = Walker::new(
-        unit_tx,
-        job_tx,
-        settings.record_entries,
-        settings.skip_names.clone(),
-    );
+    let walker = Walker::new(unit_tx, job_tx, settings);
     thread::scope(|scope| {
         scope.spawn(move || walker.run(root));
         for _ in 0..settings.readers.max(1) {

@@ -66,6 +66,7 @@ pub(crate) struct Walker {
     record_digests: bool,
     /// Names left out at every depth.
     skip: Vec<Vec<u8>>,
+    skip_special: bool,
     next_index: u64,
     nodes: Vec<Node>,
     files: Vec<FileJob>,
@@ -93,14 +94,14 @@ impl Walker {
     pub(crate) fn new(
         units: Sender<Result<Unit, HashError>>,
         jobs: Sender<Job>,
-        record_digests: bool,
-        skip: Vec<Vec<u8>>,
+        settings: &crate::HashSettings,
     ) -> Self {
         Walker {
             units,
             jobs,
-            record_digests,
-            skip,
+            record_digests: settings.record_entries,
+            skip: settings.skip_names.clone(),
+            skip_special: settings.skip_special,
             next_index: 0,
             nodes: Vec::new(),
             files: Vec::new(),
@@ -150,6 +151,12 @@ impl Walker {
             let mut entries = list_dir(&path)?;
             if !self.skip.is_empty() {
                 entries.retain(|(name, _)| !self.skip.contains(name));
+            }
+            if self.skip_special {
+                entries.retain(|(_, meta)| {
+                    let kind = meta.file_type();
+                    kind.is_dir() || kind.is_file() || kind.is_symlink()
+                });
             }
             self.push(Node::DirStart { name })?;
             stack.push(Frame {

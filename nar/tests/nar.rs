@@ -186,6 +186,7 @@ fn same_hash_whatever_the_reader_count_and_read_ahead() {
                 read_ahead,
                 record_entries: readers % 2 == 0,
                 skip_names: Vec::new(),
+                skip_special: false,
             };
             let hash = hash_path(&root, &settings, None).unwrap();
             assert_eq!(

@@ -30,6 +30,7 @@ fn random_trees_hash_as_nix_hash_does() {
             read_ahead: if seed % 3 == 0 { 4096 } else { 32 << 20 },
             record_entries: seed % 2 == 0,
             skip_names: Vec::new(),
+            skip_special: false,
         };
         let ours = hash_path(&root, &settings, None).unwrap();
         let theirs = oracle::nix_hash(&root).unwrap();

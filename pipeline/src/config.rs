@@ -15,6 +15,8 @@ use serde::Deserialize;
 pub struct ProjectConfig {
     pub preset: Option<Preset>,
     #[serde(default)]
+    pub fetch: pyfod_fetch::FetchConfig,
+    #[serde(default)]
     pub build: BuildConfig,
     #[serde(default)]
     pub install: InstallConfig,

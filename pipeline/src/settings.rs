@@ -36,7 +36,8 @@ impl BuildSettings {
         };
         let python = command.python.as_deref().unwrap_or("python3");
         let interpreter = Interpreter::probe(python)?;
-        let fetch = pyfod_fetch::Settings::for_target(pyfod_fetch::Target::of(&interpreter)?);
+        let mut fetch = pyfod_fetch::Settings::for_target(pyfod_fetch::Target::of(&interpreter)?);
+        fetch.outside_project = project.fetch.outside_project.unwrap_or_default();
         let build_config = project.build.clone();
         let mut build =
             pyfod_build_sdist::Settings::resolve(build_config.clone(), interpreter.clone())?;
@@ -155,6 +156,7 @@ fn install_settings(
             compat,
             collisions: project.install.rules(),
             project_dir,
+            limits: project.install.limits().map_err(anyhow::Error::msg)?,
         },
         interpreter: interpreter.clone(),
     })

@@ -8,37 +8,52 @@ use std::path::Path;
 /// Directory modes are set last, so read-only directories can still be filled.
 /// Other file types are an error naming the path.
 pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
-    copy(from, to, &|_| false, false)
+    copy(from, to, &Copying::default())
 }
 
-/// [`copy_tree`], leaving out every entry (at any depth) whose name `skip` picks.
+/// [`copy_tree`] of a project directory: every entry (at any depth) whose name
+/// `skip` picks is left out, and so are sockets, FIFOs and devices.
 pub fn copy_tree_except(
     from: &Path,
     to: &Path,
     skip: &dyn Fn(&std::ffi::OsStr) -> bool,
 ) -> io::Result<()> {
-    copy(from, to, skip, false)
+    let how = Copying {
+        skip: Some(skip),
+        skip_special: true,
+        seal: false,
+    };
+    copy(from, to, &how)
 }
 
-fn copy(
-    from: &Path,
-    to: &Path,
-    skip: &dyn Fn(&std::ffi::OsStr) -> bool,
+/// What a copy leaves out, and whether it seals mtimes.
+#[derive(Default)]
+struct Copying<'a> {
+    skip: Option<&'a dyn Fn(&std::ffi::OsStr) -> bool>,
+    skip_special: bool,
     seal: bool,
-) -> io::Result<()> {
+}
+
+fn copy(from: &Path, to: &Path, how: &Copying<'_>) -> io::Result<()> {
     let meta = from.symlink_metadata()?;
     let file_type = meta.file_type();
     if file_type.is_symlink() {
         symlink(fs::read_link(from)?, to)
     } else if file_type.is_file() {
-        copy_file(from, to, meta.permissions().mode(), seal)
+        copy_file(from, to, meta.permissions().mode(), how.seal)
     } else if file_type.is_dir() {
         fs::create_dir(to)?;
         for entry in fs::read_dir(from)? {
             let entry = entry?;
-            if !skip(&entry.file_name()) {
-                copy(&entry.path(), &to.join(entry.file_name()), skip, seal)?;
+            let name = entry.file_name();
+            if how.skip.is_some_and(|skip| skip(&name)) {
+                continue;
             }
+            let kind = entry.file_type()?;
+            if how.skip_special && !(kind.is_dir() || kind.is_file() || kind.is_symlink()) {
+                continue;
+            }
+            copy(&entry.path(), &to.join(name), how)?;
         }
         fs::set_permissions(to, fs::Permissions::from_mode(meta.permissions().mode()))
     } else {
@@ -74,7 +89,11 @@ fn copy_file(from: &Path, to: &Path, mode: u32, seal: bool) -> io::Result<()> {
 /// index costs a `stat` per file.
 pub fn replace_tree(from: &Path, out: &Path) -> io::Result<()> {
     let staging = crate::sibling_temp(out, "copy");
-    if let Err(e) = copy(from, &staging, &|_| false, true) {
+    let how = Copying {
+        seal: true,
+        ..Copying::default()
+    };
+    if let Err(e) = copy(from, &staging, &how) {
         crate::temp::remove_any(&staging);
         return Err(e);
     }
