@@ -22,6 +22,17 @@ pub struct BuildConfig {
     /// `NAME*` passes every variable whose name starts with `NAME`.
     pub pass_env: Option<Vec<String>>,
     pub source_date_epoch: Option<u64>,
+    /// How long one hook of one build may run: `2h`, `30m` [default: 2h]. It
+    /// changes no wheel: not in keys.
+    #[serde(skip_serializing)]
+    pub timeout: Option<String>,
+    /// The most an sdist may unpack to: `16G` [default: 16G]. Not in keys.
+    #[serde(skip_serializing)]
+    pub max_unpacked_size: Option<String>,
+    /// The largest unpacked ÷ compressed ratio of an sdist over 64 MiB [default:
+    /// 250]. Not in keys.
+    #[serde(skip_serializing)]
+    pub max_compression_ratio: Option<u64>,
     /// Keep debug info in every build (made reproducible by the prefix map).
     #[serde(default)]
     pub debug: bool,
@@ -108,6 +119,28 @@ impl BuildConfig {
         self.package(name)
             .and_then(|p| p.lock.as_deref())
             .or(self.lock.as_deref())
+    }
+
+    /// `timeout`, or two hours: longer than any real build on a slow machine,
+    /// short enough that a hung one ends the day it hangs.
+    pub fn timeout(&self) -> Result<std::time::Duration, crate::BuildError> {
+        match &self.timeout {
+            Some(text) => pyfod_config::parse_duration(text).map_err(crate::BuildError::Timeout),
+            None => Ok(std::time::Duration::from_secs(2 * 3600)),
+        }
+    }
+
+    /// The limits on what an sdist unpacks to.
+    pub fn limits(&self) -> Result<pyfod_python::Limits, crate::BuildError> {
+        let mut limits = pyfod_python::Limits::default();
+        if let Some(size) = &self.max_unpacked_size {
+            limits.max_unpacked =
+                pyfod_config::parse_size(size).map_err(crate::BuildError::Size)?;
+        }
+        if let Some(ratio) = self.max_compression_ratio {
+            limits.max_ratio = ratio.max(1);
+        }
+        Ok(limits)
     }
 
     pub fn source_date_epoch(&self) -> u64 {

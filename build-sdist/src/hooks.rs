@@ -17,6 +17,10 @@ const RUNNER: &str = include_str!("hook_runner.py");
 /// One source tree's backend, ready to be called.
 #[derive(Debug)]
 pub struct Backend<'a> {
+    /// `name version`, for messages.
+    pub package: &'a str,
+    /// How long one hook may run.
+    pub timeout: Option<std::time::Duration>,
     pub python: &'a Path,
     pub source: &'a Path,
     pub work: &'a Path,
@@ -91,7 +95,8 @@ impl Backend<'_> {
             .map_err(|e| BuildError::io("open", self.log, e))?;
         // `sh` sets the umask, so that files the backend writes are 0644 and 0755
         // whatever the caller's umask, without unsafe code in pyfod.
-        let status = Command::new("/bin/sh")
+        let mut command = Command::new("/bin/sh");
+        command
             .arg("-c")
             .arg("umask 022 && exec \"$@\"")
             .arg("sh")
@@ -104,9 +109,11 @@ impl Backend<'_> {
             .envs(self.vars)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
-            .stderr(Stdio::from(stderr))
-            .status()
-            .map_err(|e| BuildError::io("run", self.python, e))?;
+            .stderr(Stdio::from(stderr));
+        // Its own process group: a timeout or an interrupt ends the backend and
+        // everything it started.
+        let what = format!("the build of {} ({hook})", self.package);
+        let status = pyfod_process::run(&mut command, &what, self.timeout)?;
         if !status.success() {
             return Ok(Err(HookFailed {
                 hook,

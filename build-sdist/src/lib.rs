@@ -57,6 +57,12 @@ pub struct Settings {
     /// Build every source twice and compare, whatever the store has: not in the key.
     #[serde(skip)]
     pub check: bool,
+    /// How long one hook of one build may run before it is ended: not in the key.
+    #[serde(skip)]
+    pub timeout: std::time::Duration,
+    /// How much an sdist may unpack to; refuses, never changes a wheel: not in the key.
+    #[serde(skip)]
+    pub limits: pyfod_python::Limits,
     /// Builds at once: not in the key.
     #[serde(skip)]
     pub jobs: usize,
@@ -78,12 +84,16 @@ impl Settings {
     pub fn resolve(config: BuildConfig, interpreter: Interpreter) -> Result<Settings, BuildError> {
         let passed_env = config.passed_env(std::env::vars());
         let system_libraries = system_library_versions(&config)?;
+        let timeout = config.timeout()?;
+        let limits = config.limits()?;
         Ok(Settings {
             config,
             passed_env,
             system_libraries,
             interpreter,
             check: false,
+            timeout,
+            limits,
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             quiet: false,
         })
@@ -188,6 +198,12 @@ pub enum BuildError {
     Target(String),
     #[error(transparent)]
     Interpreter(#[from] pyfod_python::InterpreterError),
+    #[error("{0}; if the build is slow rather than stuck, raise [build] timeout in pyfod.toml")]
+    Process(#[from] pyfod_process::ProcessError),
+    #[error("[build] timeout: {0}")]
+    Timeout(String),
+    #[error("[build] max-unpacked-size: {0}")]
+    Size(String),
     #[error("the sdist {sdist} cannot be unpacked: {detail}")]
     BadSdist { sdist: String, detail: String },
     #[error("{wheel} cannot be used: {detail}")]

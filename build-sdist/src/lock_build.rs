@@ -37,6 +37,7 @@ pub fn build_requirements(
                     &store.verified_blob(&file.sha256, file.size)?,
                     &file.filename,
                     work.path(),
+                    &pyfod_python::Limits::default(),
                 )?
             }
             Artifact::Tree {

@@ -13,7 +13,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cli.global.init_logging();
+    cli.global.init();
     pyfod_cli::finish(
         "pyfod-build-sdist",
         pyfod_build_sdist::command::execute(&cli.command, &cli.global),

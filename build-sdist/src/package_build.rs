@@ -349,6 +349,7 @@ impl Context<'_> {
                     &self.store.verified_blob(&file.sha256, file.size)?,
                     &file.filename,
                     &unpacked,
+                    &self.settings.limits,
                 )?;
                 fs::rename(&top, &tree).map_err(|e| BuildError::io("move", &top, e))?;
                 tree
@@ -502,7 +503,10 @@ impl Context<'_> {
         let vars = self.vars(&package.name, work, false);
         let log = work.join("build.log");
         hooks::start_log(&log, &vars)?;
+        let what = format!("{} {version}", package.name);
         let backend = Backend {
+            package: &what,
+            timeout: Some(self.settings.timeout),
             python: &self.python,
             source: &prepared.source,
             work,

@@ -6,53 +6,109 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
+use pyfod_python::Limits;
+
 use crate::BuildError;
 
+/// What an sdist may still unpack to.
+struct Budget {
+    left: u64,
+    compressed: u64,
+    limits: Limits,
+}
+
+impl Budget {
+    /// Copies a member from `reader` to `out`, within what is left.
+    fn copy(&mut self, reader: &mut dyn Read, out: &mut impl io::Write) -> Result<(), String> {
+        let copied = io::copy(&mut reader.take(self.left + 1), out).map_err(|e| e.to_string())?;
+        if copied > self.left {
+            let unpacked = self.limits.allowed(self.compressed) + 1;
+            return Err(self
+                .limits
+                .refuse(unpacked, self.compressed, "build")
+                .unwrap_or_else(|| "it unpacks to more than it may".into()));
+        }
+        self.left -= copied;
+        Ok(())
+    }
+}
+
 /// Unpacks the sdist `archive` (`.tar.gz`, `.tgz`, `.tar`, `.zip`) into the new
-/// directory `dest` and returns the source tree: the archive's single top-level
-/// directory, or `dest` itself when members do not share one.
-pub fn unpack_sdist(archive: &Path, filename: &str, dest: &Path) -> Result<PathBuf, BuildError> {
+/// directory `dest`, within `limits`, and returns the source tree: the
+/// archive's single top-level directory, or `dest` itself when members do not
+/// share one.
+pub fn unpack_sdist(
+    archive: &Path,
+    filename: &str,
+    dest: &Path,
+    limits: &Limits,
+) -> Result<PathBuf, BuildError> {
     fs::create_dir_all(dest).map_err(|e| BuildError::io("create", dest, e))?;
     let file = fs::File::open(archive).map_err(|e| BuildError::io("open", archive, e))?;
+    let compressed = file.metadata().map_or(0, |m| m.len());
+    let mut budget = Budget {
+        left: limits.allowed(compressed),
+        compressed,
+        limits: *limits,
+    };
     let bad = |detail: String| BuildError::BadSdist {
         sdist: filename.to_owned(),
         detail,
     };
     let lower = filename.to_ascii_lowercase();
     if lower.ends_with(".zip") {
-        let mut zip = zip::ZipArchive::new(file).map_err(|e| bad(e.to_string()))?;
-        for index in 0..zip.len() {
-            let mut member = zip.by_index(index).map_err(|e| bad(e.to_string()))?;
-            let name = member.name().map_err(|e| bad(e.to_string()))?.into_owned();
-            let target = member_path(dest, &name).map_err(bad)?;
-            if member.is_dir() {
-                make_dir(dest, &target).map_err(bad)?;
-            } else {
-                let executable = member.unix_mode().is_some_and(|m| m & 0o111 != 0);
-                write_member(dest, &target, &mut member, executable).map_err(bad)?;
-            }
-        }
+        unpack_zip(file, dest, &mut budget).map_err(bad)?;
     } else if lower.ends_with(".tar.gz") || lower.ends_with(".tgz") || lower.ends_with(".tar") {
         let reader: Box<dyn Read> = if lower.ends_with(".tar") {
             Box::new(io::BufReader::new(file))
         } else {
             Box::new(flate2::read::GzDecoder::new(io::BufReader::new(file)))
         };
-        unpack_tar(reader, dest).map_err(bad)?;
+        unpack_tar(reader, dest, &mut budget).map_err(bad)?;
     } else {
         return Err(bad(
             "pyfod unpacks .tar.gz, .tgz, .tar and .zip sdists".into()
         ));
     }
+    if fs::read_dir(dest)
+        .map_err(|e| BuildError::io("read", dest, e))?
+        .next()
+        .is_none()
+    {
+        return Err(bad("it is empty: it holds no source to build".into()));
+    }
     top_level(dest).map_err(|e| BuildError::io("read", dest, e))
 }
 
-fn unpack_tar(reader: impl Read, dest: &Path) -> Result<(), String> {
+fn unpack_zip(file: fs::File, dest: &Path, budget: &mut Budget) -> Result<(), String> {
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| format!("not a readable zip: {e}"))?;
+    for index in 0..zip.len() {
+        let mut member = zip.by_index(index).map_err(|e| e.to_string())?;
+        let name = std::str::from_utf8(member.name_raw())
+            .map_err(|_| format!("the name of member {index} is not UTF-8"))?
+            .to_owned();
+        let target = member_path(dest, &name)?;
+        if member.is_dir() {
+            make_dir(dest, &target)?;
+        } else {
+            let executable = member.unix_mode().is_some_and(|m| m & 0o111 != 0);
+            write_member(dest, &target, &mut member, executable, budget)?;
+        }
+    }
+    Ok(())
+}
+
+fn unpack_tar(reader: impl Read, dest: &Path, budget: &mut Budget) -> Result<(), String> {
     let mut archive = tar::Archive::new(reader);
     let entries = archive.entries().map_err(|e| e.to_string())?;
     for entry in entries {
         let mut entry = entry.map_err(|e| e.to_string())?;
-        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let name = String::from_utf8(entry.path_bytes().into_owned()).map_err(|e| {
+            format!(
+                "the name {} is not UTF-8",
+                String::from_utf8_lossy(e.as_bytes())
+            )
+        })?;
         let kind = entry.header().entry_type();
         if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
             continue;
@@ -85,7 +141,7 @@ fn unpack_tar(reader: impl Read, dest: &Path) -> Result<(), String> {
             }
         } else if kind.is_file() || kind.is_contiguous() {
             let executable = entry.header().mode().is_ok_and(|m| m & 0o111 != 0);
-            write_member(dest, &target, &mut entry, executable)?;
+            write_member(dest, &target, &mut entry, executable, budget)?;
         }
         // Devices and FIFOs have no place in a source tree: skipped, as pip does.
     }
@@ -167,6 +223,7 @@ fn write_member(
     target: &Path,
     reader: &mut dyn Read,
     executable: bool,
+    budget: &mut Budget,
 ) -> Result<(), String> {
     use std::os::unix::fs::OpenOptionsExt;
     make_parents(dest, target)?;
@@ -179,8 +236,12 @@ fn write_member(
         .mode(if executable { 0o755 } else { 0o644 })
         .open(target)
         .map_err(|e| format!("{}: {e}", target.display()))?;
-    io::copy(reader, &mut out).map_err(|e| format!("{}: {e}", target.display()))?;
-    Ok(())
+    budget.copy(reader, &mut out).map_err(|e| {
+        format!(
+            "{}: {e}",
+            target.strip_prefix(dest).unwrap_or(target).display()
+        )
+    })
 }
 
 fn top_level(dest: &Path) -> io::Result<PathBuf> {
@@ -223,7 +284,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap().keep();
         let archive = dir.join("p-1.tar.gz");
         fs::write(&archive, tar_gz(members)).unwrap();
-        unpack_sdist(&archive, "p-1.tar.gz", &dir.join("out"))
+        unpack_sdist(&archive, "p-1.tar.gz", &dir.join("out"), &Limits::default())
     }
 
     #[test]

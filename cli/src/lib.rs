@@ -49,6 +49,13 @@ impl GlobalArgs {
         Ok(Store::open_or_default(self.store.as_deref())?)
     }
 
+    /// What every binary does first: logging, and signals that end the builds
+    /// it runs rather than leave them running.
+    pub fn init(&self) {
+        self.init_logging();
+        pyfod_process::handle_signals(std::time::Duration::from_secs(10));
+    }
+
     /// Sets up `tracing` on stderr: warnings by default, more with `-v`.
     pub fn init_logging(&self) {
         let level = match (self.quiet, self.verbose) {
@@ -77,7 +84,11 @@ pub fn finish(program: &str, result: anyhow::Result<ExitCode>) -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("{}", render_error(program, &error));
-            ExitCode::from(EXIT_FAILURE)
+            // Interrupted, as a shell reports it: 128 + the signal.
+            match pyfod_process::interrupted() {
+                Some(signal) => ExitCode::from((128 + signal) as u8),
+                None => ExitCode::from(EXIT_FAILURE),
+            }
         }
     }
 }

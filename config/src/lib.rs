@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
@@ -123,6 +124,44 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// `30d`, `12h`, `90m`, `45s`: a duration (`--older-than`, `[build] timeout`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text.split_at(text.trim_end_matches(char::is_alphabetic).len());
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number followed by d, h, m or s (e.g. 30d)"))?;
+    let seconds = match unit {
+        "d" => n * 86_400,
+        "h" => n * 3_600,
+        "m" => n * 60,
+        "s" | "" => n,
+        _ => return Err(format!("`{text}`: the unit is d, h, m or s (e.g. 30d)")),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+/// `10G`, `500M`, `2048K`, `100000`: a size (`--max-size`, `[install] max-unpacked-size`).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let (number, unit) = text.split_at(text.trim_end_matches(char::is_alphabetic).len());
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number followed by K, M, G or T (e.g. 10G)"))?;
+    let scale: u64 = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(format!("`{text}`: the unit is K, M, G or T (e.g. 10G)")),
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
 /// 1-based line and column of a byte offset.
 pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -139,6 +178,21 @@ mod tests {
     #[allow(dead_code)]
     struct Doc {
         version: u32,
+    }
+
+    #[test]
+    fn durations_and_sizes_parse() {
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
+        assert_eq!(parse_duration("90m").unwrap(), Duration::from_secs(5_400));
+        assert!(parse_duration("3w").is_err());
+        assert!(parse_duration("d").is_err());
+        assert_eq!(parse_size("10G").unwrap(), 10 << 30);
+        assert_eq!(parse_size("500MiB").unwrap(), 500 << 20);
+        assert_eq!(parse_size("123").unwrap(), 123);
+        assert!(parse_size("5X").is_err());
     }
 
     #[test]

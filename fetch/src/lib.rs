@@ -13,7 +13,7 @@ mod download;
 mod error;
 mod input;
 pub mod lock;
-mod project;
+pub mod project;
 pub mod select;
 pub mod tags;
 pub mod target;

@@ -64,3 +64,8 @@ pub fn read(dir: &Path) -> Result<Pyproject, FetchError> {
     }
     Ok(pyfod_config::read(&path)?)
 }
+
+/// Parses the text of the `pyproject.toml` at `path` (named in errors).
+pub fn parse(path: &Path, text: &str) -> Result<Pyproject, FetchError> {
+    Ok(pyfod_config::parse(path, text)?)
+}

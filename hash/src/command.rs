@@ -61,6 +61,16 @@ pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCod
         }
         (None, None) => bail!("give a PATH to hash, or --in MANIFEST"),
     };
+    if let Some(nar) = &command.nar {
+        let (tree, nar) = (std::path::absolute(&root)?, std::path::absolute(nar)?);
+        if nar.starts_with(&tree) {
+            bail!(
+                "--nar {} is inside the tree it would hash ({}): the NAR would hash itself; write it elsewhere",
+                nar.display(),
+                tree.display()
+            );
+        }
+    }
     // Read the known-good manifest first: a bad path should fail before the work.
     let known_good = command
         .known_good

@@ -13,30 +13,7 @@ use pyfod_digest::{Sha256, Sha256Hasher};
 
 use crate::InstallError;
 
-/// How much a wheel may unpack to. The defaults are far above any real package
-/// (the largest, CUDA libraries, unpack to a few GiB at ratios under 10).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Bytes all members together may inflate to.
-    pub max_unpacked: u64,
-    /// The largest inflated ÷ compressed ratio a wheel that inflates past
-    /// [`Limits::RATIO_FROM`] may have.
-    pub max_ratio: u64,
-}
-
-impl Limits {
-    /// A small wheel may compress as it likes.
-    pub const RATIO_FROM: u64 = 64 << 20;
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_unpacked: 16 << 30,
-            max_ratio: 250,
-        }
-    }
-}
+pub use pyfod_python::Limits;
 
 /// One member of the zip.
 #[derive(Debug, Clone)]
@@ -85,6 +62,12 @@ impl WheelArchive {
         // Buffered: members are read in many small pieces.
         let mut zip = zip::ZipArchive::new(BufReader::with_capacity(256 * 1024, handle))
             .map_err(|e| bad(format!("it is not a readable zip archive: {e}")))?;
+        // The zip crate keeps one entry per name: a name given twice is found here.
+        if zip.has_duplicate_names() {
+            return Err(bad(
+                "it holds a member name twice, so which of them is meant is unknowable".into(),
+            ));
+        }
         let mut members = Vec::with_capacity(zip.len());
         let mut seen = HashSet::new();
         let (mut total, mut compressed) = (0u64, 0u64);
@@ -224,19 +207,10 @@ fn check_name(name: &str) -> Result<(), &'static str> {
 
 /// The sizes a wheel declares, against the limits, before anything is inflated.
 fn check_sizes(total: u64, compressed: u64, limits: &Limits) -> Result<(), String> {
-    if total > limits.max_unpacked {
-        return Err(format!(
-            "it unpacks to {total} bytes, more than the {} allowed; if that is right, raise [install] max-unpacked-size in pyfod.toml",
-            limits.max_unpacked
-        ));
+    match limits.refuse(total, compressed, "install") {
+        Some(why) => Err(why),
+        None => Ok(()),
     }
-    if total > Limits::RATIO_FROM && total / compressed.max(1) > limits.max_ratio {
-        return Err(format!(
-            "it inflates {total} bytes from {compressed} (more than {}:1), as a zip bomb does; if that is right, raise [install] max-compression-ratio in pyfod.toml",
-            limits.max_ratio
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ impl InstallConfig {
     pub fn limits(&self) -> Result<crate::archive::Limits, String> {
         let mut limits = crate::archive::Limits::default();
         if let Some(size) = &self.max_unpacked_size {
-            limits.max_unpacked = pyfod_store::gc::parse_size(size)
+            limits.max_unpacked = pyfod_config::parse_size(size)
                 .map_err(|e| format!("[install] max-unpacked-size: {e}"))?;
         }
         if let Some(ratio) = self.max_compression_ratio {

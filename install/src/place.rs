@@ -59,13 +59,8 @@ impl WheelPlan {
                 let mut bytes = Vec::with_capacity(member.size as usize);
                 let (digest, _) = archive.copy(member, &mut bytes)?;
                 self.verify(member, &digest)?;
-                written.push(self.write_script(
-                    writer,
-                    destination,
-                    &bytes,
-                    executable,
-                    shebang,
-                )?);
+                let to = (destination, executable);
+                written.push(self.write_script(writer, &member.name, to, &bytes, shebang)?);
                 continue;
             }
             let file = writer
@@ -114,13 +109,8 @@ impl WheelPlan {
                 if Sha256::of(&bytes) != sha256 {
                     return Err(damaged("its contents changed"));
                 }
-                written.push(self.write_script(
-                    writer,
-                    destination,
-                    &bytes,
-                    *executable,
-                    shebang,
-                )?);
+                let to = (destination.as_str(), *executable);
+                written.push(self.write_script(writer, &member.name, to, &bytes, shebang)?);
                 continue;
             }
             place(
@@ -146,16 +136,16 @@ impl WheelPlan {
     fn write_script(
         &self,
         writer: &mut VenvWriter<'_>,
-        destination: &str,
+        member: &str,
+        (destination, executable): (&str, bool),
         bytes: &[u8],
-        executable: bool,
         shebang: &str,
     ) -> Result<Written, InstallError> {
         let rewritten = launcher::rewrite_script(shebang, bytes);
         let contents = rewritten.as_deref().unwrap_or(bytes);
         writer
             .write(destination, contents, executable)
-            .map_err(|e| self.unwritable(destination, e))?;
+            .map_err(|e| self.unwritable(member, e))?;
         Ok(Written {
             path: destination.to_owned(),
             sha256: Sha256::of(contents),

@@ -213,10 +213,17 @@ fn check_record(
             .hash
             .ok_or_else(|| bad(format!("its RECORD gives no digest for {}", row.path)))?;
         let sha256 = hash.sha256().ok_or_else(|| {
-            bad(format!(
-                "its RECORD gives a {} digest for {}; pyfod checks sha256",
-                hash.algorithm, row.path
-            ))
+            bad(if hash.algorithm == "sha256" {
+                format!(
+                    "its RECORD gives a malformed sha256 digest for {}",
+                    row.path
+                )
+            } else {
+                format!(
+                    "its RECORD gives a {} digest for {}; pyfod checks sha256",
+                    hash.algorithm, row.path
+                )
+            })
         })?;
         let Some(member) = archive.members.iter().find(|m| m.name == row.path) else {
             return Err(bad(format!(

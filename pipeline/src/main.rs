@@ -4,6 +4,6 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = pyfod::Cli::parse();
-    cli.global.init_logging();
+    cli.global.init();
     pyfod_cli::finish("pyfod", pyfod::run(&cli))
 }

@@ -14,10 +14,10 @@ pub enum StoreCommand {
     /// Remove what no recent build used; waits for running builds
     Gc {
         /// Remove entries not used for this long: `30d`, `12h`, `90m`
-        #[arg(long, value_name = "AGE", value_parser = pyfod_store::gc::parse_age)]
+        #[arg(long, value_name = "AGE", value_parser = pyfod_config::parse_duration)]
         older_than: Option<Duration>,
         /// Then remove the least recently used until the store is this big: `10G`, `500M`
-        #[arg(long, value_name = "SIZE", value_parser = pyfod_store::gc::parse_size)]
+        #[arg(long, value_name = "SIZE", value_parser = pyfod_config::parse_size)]
         max_size: Option<u64>,
     },
 }

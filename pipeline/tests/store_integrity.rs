@@ -184,3 +184,66 @@ fn out_is_left_alone_when_it_holds_the_result_and_put_right_when_not() {
     assert_eq!(hash_of(&build(&store, &out, "/opt/hello")), hash);
     assert_eq!(hash_tree(&out), hash);
 }
+
+/// Manifests read back with `--from` are input like any other: a store path
+/// that leads out of the store, or a tree other than the one the manifest's hash
+/// names, is refused before anything reads it.
+#[test]
+fn a_crafted_manifest_cannot_lead_out_of_the_store() {
+    use pyfod_manifest::{InstallManifest, Manifest, StorePath};
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let manifests = tmp.path().join("manifests");
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/uv.lock");
+    let run = |args: &[&str]| {
+        Command::new(assert_cmd::cargo::cargo_bin("pyfod"))
+            .arg("--store")
+            .arg(&store)
+            .args([
+                "build",
+                "--python",
+                "python3",
+                "--prefix",
+                "/opt/hello",
+                "--lock",
+            ])
+            .arg(&lock)
+            .arg("--manifests")
+            .arg(&manifests)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["--to", "install"]).status.success());
+    let path = manifests.join("install.manifest");
+    let (_, good) = InstallManifest::decode(&fs::read(&path).unwrap()).unwrap();
+    let out = tmp.path().join("out");
+    let out = out.to_str().unwrap();
+    type Craft = fn(&mut InstallManifest);
+    let cases: [(&str, Craft, &str); 3] = [
+        (
+            "out of the store",
+            |m| m.tree.store_path = StorePath("../../etc".into()),
+            "not the tree of a store entry",
+        ),
+        (
+            "another area",
+            |m| m.tree.store_path = StorePath("blobs/sha256/x".into()),
+            "not the tree of a store entry",
+        ),
+        (
+            "another hash",
+            |m| m.tree.nar_sha256 = pyfod_digest::Sha256::of(b"other"),
+            "the manifest says its NAR hash is",
+        ),
+    ];
+    for (what, craft, says) in cases {
+        let mut manifest = good.clone();
+        craft(&mut manifest);
+        fs::write(&path, manifest.encode(None)).unwrap();
+        let output = run(&["--from", "scrub", "--out", out]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{what}: {stderr}");
+        assert!(stderr.contains(says), "{what}: {stderr}");
+    }
+}

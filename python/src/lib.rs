@@ -4,10 +4,12 @@
 //! One parser of each, so two stages never disagree about what a name means.
 
 pub mod interpreter;
+pub mod limits;
 pub mod name;
 pub mod record;
 pub mod wheel_filename;
 
 pub use interpreter::{BuildIdentity, Interpreter, InterpreterError, VenvIdentity};
+pub use limits::Limits;
 pub use name::normalise_name;
 pub use wheel_filename::WheelFilename;

@@ -14,7 +14,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cli.global.init_logging();
+    cli.global.init();
     pyfod_cli::finish(
         "pyfod-scrub",
         pyfod_scrub::command::execute(&cli.command, &cli.global),

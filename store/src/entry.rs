@@ -188,6 +188,13 @@ impl Store {
                 self.evict(name);
             }
         }
+        if self.read_only {
+            return Err(StoreError::ReadOnly {
+                root: self.root.clone(),
+                entry: name.relative(),
+            }
+            .into());
+        }
         let produced = make()?;
         Ok(self.publish(name, produced)?)
     }

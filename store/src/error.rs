@@ -38,6 +38,11 @@ pub enum StoreError {
     BadBlob { digest: Sha256, what: String },
     #[error("`{0}` cannot name a tree of the store: a name is one plain path component")]
     BadName(String),
+    #[error(
+        "the store at {} is read-only, and has no {entry}: run this build once where the store can be written, or give --store a writable directory",
+        root.display()
+    )]
+    ReadOnly { root: PathBuf, entry: String },
     #[error("no store location: pass --store DIR, or set PYFOD_STORE, XDG_CACHE_HOME or HOME")]
     NoLocation,
 }

@@ -17,6 +17,8 @@ use pyfod_manifest::{HashManifest, InputRecord, Manifest};
 #[derive(Debug)]
 pub struct History {
     dir: PathBuf,
+    /// Records are not kept in a read-only store.
+    read_only: bool,
 }
 
 impl crate::Store {
@@ -24,6 +26,7 @@ impl crate::Store {
     pub fn history(&self) -> History {
         History {
             dir: self.root().join("builds"),
+            read_only: self.is_read_only(),
         }
     }
 }
@@ -44,6 +47,9 @@ impl History {
     }
 
     pub fn record_match(&self, project: &Sha256, manifest: &HashManifest) -> std::io::Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
         fs::create_dir_all(&self.dir)?;
         crate::write_atomic(&self.project_file(project), &manifest.encode(None))
     }
@@ -63,6 +69,9 @@ impl History {
     }
 
     pub fn record_inputs(&self, hash: &Sha256, inputs: &[InputRecord]) -> std::io::Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
         fs::create_dir_all(self.dir.join("by-hash"))?;
         let text: String = inputs
             .iter()

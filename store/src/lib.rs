@@ -68,6 +68,8 @@ pub struct Store {
     root: PathBuf,
     /// Check every byte of what is used (`--verify-store`), not only sizes and mtimes.
     verify_all: bool,
+    /// Nothing can be written: what the store has is used, a miss is an error.
+    read_only: bool,
     /// Shared while this store is open, exclusive for `gc`.
     _in_use: Option<Arc<File>>,
 }
@@ -101,6 +103,9 @@ impl Store {
     /// behind by processes that died. Until it is dropped, `gc` waits.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         let mut store = Store::open_unlocked(root)?;
+        if store.read_only {
+            return Ok(store);
+        }
         let lock = store.root.join("locks/in-use.lock");
         let file = lock::open(&lock)?;
         file.lock_shared()
@@ -109,23 +114,47 @@ impl Store {
         Ok(store)
     }
 
+    /// Whether the store can only be read (a read-only mount, another user's).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
     /// Opens the store without the shared lock that keeps `gc` out: for `gc`
     /// itself, which then takes that lock exclusively.
     pub(crate) fn open_unlocked(root: &Path) -> Result<Store, StoreError> {
         // Absolute: paths into the store are handed to processes that run
         // elsewhere (a build's interpreter, with the source tree as its cwd).
         let root = &std::path::absolute(root).map_err(|e| StoreError::io("resolve", root, e))?;
-        let store = Store {
+        let mut store = Store {
             root: root.to_path_buf(),
             verify_all: false,
+            read_only: false,
             _in_use: None,
         };
         for dir in ["blobs/sha256", "stages", "trees", "git", "tmp", "locks"] {
             let path = root.join(dir);
-            fs::create_dir_all(&path).map_err(|e| StoreError::io("create", &path, e))?;
+            if let Err(e) = fs::create_dir_all(&path)
+                && !(is_read_only(&e) && path.is_dir())
+            {
+                return Err(StoreError::io("create", &path, e));
+            }
+        }
+        // A store that cannot take a lock file is read as it is, never written.
+        store.read_only = match lock::open(&root.join("locks/in-use.lock")) {
+            Ok(_) => false,
+            Err(StoreError::Io { source, .. }) if is_read_only(&source) => true,
+            Err(e) => return Err(e),
+        };
+        if store.read_only {
+            tracing::info!(
+                "the store at {} is read-only: what it has is used, nothing is added",
+                root.display()
+            );
         }
         store.check_version()?;
-        temp::sweep(&store.root.join("tmp"));
+        if !store.read_only {
+            temp::sweep(&store.root.join("tmp"));
+        }
         Ok(store)
     }
 
@@ -222,8 +251,20 @@ impl Store {
     /// Takes the named lock, waiting for whoever holds it. Used to run one stage
     /// key at a time, so a second process waits and then finds the output cached.
     pub fn lock(&self, name: &str) -> Result<LockGuard, StoreError> {
-        LockGuard::acquire(&self.root.join("locks").join(format!("{name}.lock")))
+        let path = self.root.join("locks").join(format!("{name}.lock"));
+        if self.read_only {
+            return Ok(LockGuard::none(&path));
+        }
+        LockGuard::acquire(&path)
     }
+}
+
+/// An error that says the file system (or its permissions) will not let us write.
+fn is_read_only(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EROFS) | Some(libc::EACCES) | Some(libc::EPERM)
+    )
 }
 
 fn is_already_there(e: &io::Error) -> bool {

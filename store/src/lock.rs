@@ -7,7 +7,8 @@ use crate::StoreError;
 /// process dies (the kernel drops it with the descriptor).
 #[derive(Debug)]
 pub struct LockGuard {
-    _file: File,
+    /// `None` in a read-only store, where nothing is written to race for.
+    _file: Option<File>,
     path: PathBuf,
 }
 
@@ -22,9 +23,17 @@ impl LockGuard {
             file.lock().map_err(|e| StoreError::io("lock", path, e))?;
         }
         Ok(LockGuard {
-            _file: file,
+            _file: Some(file),
             path: path.to_path_buf(),
         })
+    }
+
+    /// No lock: a read-only store only ever reads.
+    pub(crate) fn none(path: &Path) -> LockGuard {
+        LockGuard {
+            _file: None,
+            path: path.to_path_buf(),
+        }
     }
 
     pub fn path(&self) -> &Path {

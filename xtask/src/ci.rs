@@ -21,7 +21,9 @@ pub fn run() -> anyhow::Result<()> {
         ],
     )?;
     build_tools()?;
-    test()
+    test()?;
+    // Every fuzz target, briefly: a parser that panics on some input fails CI.
+    crate::fuzz::run(&["--time", "15"])
 }
 
 /// The build tools' wheels the build-sdist tests serve from their own index:

@@ -5,17 +5,20 @@
 //! - `cargo xtask e2e`: a real project from the package registry, four sdists built
 //!   against system libraries, against the seed's way.
 //! - `cargo xtask bench [SUITE…]`: pyfod against the tools it replaces, side by side.
+//! - `cargo xtask fuzz [TARGET…] [--time S]`: the fuzz targets of `fuzz/`.
 
 mod bench;
 mod ci;
 mod e2e;
 mod full;
+mod fuzz;
 mod measure;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <ci | full | e2e | bench [SUITE…]>";
+const USAGE: &str =
+    "usage: cargo xtask <ci | full | e2e | bench [SUITE…] | fuzz [TARGET…] [--time S]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
         ["e2e"] => e2e::run_e2e(),
         ["bench"] => bench::run(&[]),
         ["bench", suites @ ..] => bench::run(suites),
+        ["fuzz", args @ ..] => fuzz::run(args),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
