@@ -23,7 +23,7 @@ pub const MAGIC: &[u8; 8] = b"PYFOD-MF";
 /// The manifest schema this pyfod writes and the newest it reads. Bump it whenever a
 /// manifest type changes shape; postcard is not self-describing, so an old reader
 /// would otherwise misread a new body.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// What the envelope says about its body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ pub struct ScrubManifest {
     /// The scrubbed tree, when it is in the store (`None` for `--in-place` and
     /// `--out` runs on a directory of the user's).
     pub tree: Option<StoredTree>,
-    /// `default` or `seed`.
+    /// `default`, `seed` or `none`.
     pub preset: String,
     /// The Nix store directory references were looked for under (`/nix/store`).
     pub store_dir: String,
@@ -64,6 +64,11 @@ pub enum ReplacementKind {
     PyvenvCfg,
     /// The interpreter prefix in another file, replaced by `@python@`.
     InterpreterPrefix,
+    /// A RECORD row's `hash,size`, made again for its file as scrubbed.
+    /// `store_path` is empty: the row changed because its file did.
+    RecordHash,
+    /// A RECORD row of a file the scrub removed, whole, with its line end.
+    RecordRow,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -236,7 +236,7 @@ fn rows() -> Vec<Row> {
         Row { input: "system library version (pkg-config)", change: |p, _| write(&p.bin.join("zlib-version"), "1.3.1\n"), reruns: BUILD, built: &["plainsdist", "tinyext"], result: Same },
         Row { input: "[install] compat", change: |p, _| p.add_to_pyfod_toml("install", "compat = \"uv=0.13.9\""), reruns: INSTALL_ON, built: &[], result: Changes },
         Row { input: "[install.collisions] a rule", change: |p, _| p.add_to_pyfod_toml("install.collisions", "\"docs/Makefile\" = \"drop\""), reruns: &["install"], built: &[], result: Same },
-        Row { input: "[scrub] preset", change: |p, _| p.edit("pyfod.toml", |t| t.replace("refs-from = [\"closure.txt\"]", "preset = \"seed\"")), reruns: SCRUB, built: &[], result: Same },
+        Row { input: "[scrub] preset (seed keeps the RECORD rows of bin/)", change: |p, _| p.edit("pyfod.toml", |t| t.replace("refs-from = [\"closure.txt\"]", "preset = \"seed\"")), reruns: SCRUB, built: &[], result: Changes },
         Row { input: "[scrub] preset seed with a rule it cannot take", change: |p, _| p.add_to_pyfod_toml("scrub", "preset = \"seed\""), reruns: NOTHING, built: &[], result: Fails("--refs-from does not apply") },
         Row { input: "[scrub] refs", change: |p, _| p.add_to_pyfod_toml("scrub", &format!("refs = [\"/nix/store/{MENTIONED}-dep\"]")), reruns: SCRUB, built: &[], result: Changes },
         Row { input: "[scrub] refs-from: the file's contents", change: |p, _| write(&p.root.join("closure.txt"), &format!("{CLOSURE}/nix/store/{MENTIONED}-dep\n")), reruns: SCRUB, built: &[], result: Changes },
@@ -250,7 +250,7 @@ fn rows() -> Vec<Row> {
         Row { input: "[scrub] strict (no byte changes)", change: |p, _| p.add_to_pyfod_toml("scrub", "strict = true"), reruns: NOTHING, built: &[], result: Same },
         Row { input: "preset = \"seed\"", change: |p, _| p.edit("pyfod.toml", |t| t.replace("[scrub]\nrefs-from = [\"closure.txt\"]\n", "").replace("[build]", "preset = \"seed\"\n[install]\ncompat = \"uv=0.13.9\"\n[build]")), reruns: INSTALL_ON, built: &[], result: Changes },
         // The command line.
-        Row { input: "--prefix", change: |_, r| set_arg(r, "--prefix", "/opt/other"), reruns: INSTALL_ON, built: &[], result: Changes },
+        Row { input: "--prefix (only bin/ names it, and the scrub removes bin/ and its RECORD rows)", change: |_, r| set_arg(r, "--prefix", "/opt/other"), reruns: INSTALL_ON, built: &[], result: Same },
         Row { input: "--compat", change: |_, r| r.args.extend(["--compat".into(), "uv=0.13.9".into()]), reruns: INSTALL_ON, built: &[], result: Changes },
         Row { input: "--store-dir", change: |_, r| r.args.extend(["--store-dir".into(), "/gnu/store".into()]), reruns: SCRUB, built: &[], result: Same },
         Row { input: "--out elsewhere (irrelevant)", change: |p, r| set_arg(r, "--out", &p.root.parent().unwrap().join("elsewhere").display().to_string()), reruns: NOTHING, built: &[], result: Same },

@@ -404,8 +404,8 @@ fn a_mismatch_shows_what_changed_since_the_last_match() {
             .contains("warning")
     );
 
-    // Another prefix changes the launchers, and so the RECORDs that hash them.
-    let moved = build("/opt/b", &["--expect", &hash]);
+    // uv's install metadata changes files of every dist-info.
+    let moved = build("/opt/a", &["--expect", &hash, "--compat", "uv=0.9.5"]);
     assert_eq!(moved.status.code(), Some(102));
     let stderr = String::from_utf8(moved.stderr).unwrap();
     assert!(
@@ -418,7 +418,7 @@ fn a_mismatch_shows_what_changed_since_the_last_match() {
     );
     assert!(
         stderr.contains("changed  lib/python3.")
-            && stderr.contains("greeting-1.0.dist-info/RECORD  sha256 "),
+            && stderr.contains("greeting-1.0.dist-info/INSTALLER  size 5 -> 2"),
         "{stderr}"
     );
 }

@@ -50,7 +50,7 @@ pub struct Command {
 /// The scrub stage's flags: the rules.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Args {
-    /// Rules: `default` (every reference, everywhere) or `seed` (the seed FOD's installPhase, exactly) [default: default]
+    /// Rules: `default` (every reference, everywhere), `seed` (the seed FOD's installPhase, exactly) or `none` (change nothing; the closing check reports every reference) [default: default]
     #[arg(long, value_name = "PRESET")]
     pub preset: Option<Preset>,
 
@@ -223,6 +223,15 @@ fn scrub_into(source: &Path, out: &Path, settings: &Settings) -> anyhow::Result<
 pub fn summary(manifest: &ScrubManifest) -> String {
     use std::collections::BTreeSet;
     let files: BTreeSet<_> = manifest.replacements.iter().map(|r| &r.path).collect();
+    if manifest.preset == "none" {
+        let mut out = format!(
+            "scrub (none: nothing changed): {} store paths found, {} ELF files\n",
+            manifest.targets.len(),
+            manifest.elf.len(),
+        );
+        out.push_str(&residual_lines(manifest));
+        return out;
+    }
     let mut out = format!(
         "scrub ({} rules): {} store paths stripped, {} replacements in {} entries, {} paths removed, {} ELF files\n",
         manifest.preset,
@@ -238,6 +247,13 @@ pub fn summary(manifest: &ScrubManifest) -> String {
     for note in &manifest.notes {
         out.push_str(&format!("note: {note}\n"));
     }
+    out.push_str(&residual_lines(manifest));
+    out
+}
+
+/// One warning a reference left, with the file, the offset and the place.
+fn residual_lines(manifest: &ScrubManifest) -> String {
+    let mut out = String::new();
     for residual in &manifest.residuals {
         out.push_str(&format!(
             "warning: {} still refers to {} (at byte {}, in its {})\n",

@@ -18,6 +18,7 @@ pub mod command;
 pub mod config;
 mod elf;
 mod python;
+mod record;
 mod refs;
 mod replace;
 mod residual;
@@ -49,6 +50,9 @@ pub enum Preset {
     Default,
     /// Exactly what the seed FOD's installPhase does, byte for byte
     Seed,
+    /// Nothing changed: only the closing check, which reports every reference
+    /// Nix would find
+    None,
 }
 
 impl Preset {
@@ -56,6 +60,7 @@ impl Preset {
         match self {
             Preset::Default => "default",
             Preset::Seed => "seed",
+            Preset::None => "none",
         }
     }
 }
@@ -67,8 +72,9 @@ impl std::str::FromStr for Preset {
         match text {
             "default" => Ok(Preset::Default),
             "seed" => Ok(Preset::Seed),
+            "none" => Ok(Preset::None),
             _ => Err(format!(
-                "`{text}` is not a preset: `default` (every reference, everywhere) or `seed` (the seed FOD's installPhase, exactly)"
+                "`{text}` is not a preset: `default` (every reference, everywhere), `seed` (the seed FOD's installPhase, exactly) or `none` (change nothing, report every reference)"
             )),
         }
     }
@@ -174,10 +180,11 @@ pub enum ScrubError {
         text: String,
         store_dir: String,
     },
-    #[error(
-        "--preset seed does exactly what the seed's installPhase does, so {flag} does not apply; drop it, or use the default preset"
-    )]
-    SeedFlag { flag: &'static str },
+    #[error("{flag} does not apply to --preset {}: {}; drop it, or use the default preset", preset.name(), match preset {
+        Preset::None => "it changes nothing",
+        _ => "it does exactly what the seed's installPhase does",
+    })]
+    PresetFlag { preset: Preset, flag: &'static str },
     #[error(
         "{0} has no pyvenv.cfg; the seed's installPhase runs `sed -i` on it and would fail here"
     )]

@@ -315,11 +315,11 @@ impl<'p> Scanner<'p> {
     }
 }
 
+/// Whether `b` ends the name after a hash part: any byte a store path's name
+/// cannot hold (Nix allows `A-Z a-z 0-9 + - . _ ? =`), so a path quoted in a
+/// script (`'/nix/store/…-venv'`) is named without its quote.
 fn is_name_end(b: u8) -> bool {
-    matches!(
-        b,
-        b'/' | b'"' | b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0
-    )
+    !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.' | b'_' | b'?' | b'='))
 }
 
 /// Scans one byte string whole (a name, a symlink target, a small file).
@@ -356,6 +356,14 @@ mod tests {
         assert_eq!(scan.found[0].offset, 14);
         assert_eq!(scan.found[1].name, b"py");
         assert_eq!(scan.runs.len(), 2);
+    }
+
+    #[test]
+    fn a_name_ends_where_a_store_name_cannot_go_on() {
+        let data = text(&[b"VIRTUAL_ENV='/nix/store/", H1, b"-app-deps'\nexport"]);
+        assert_eq!(scan(b"/nix/store/", &data).found[0].name, b"app-deps");
+        let data = text(&[b"/nix/store/", H1, b"-a+b_c.d?e=f:g"]);
+        assert_eq!(scan(b"/nix/store/", &data).found[0].name, b"a+b_c.d?e=f");
     }
 
     #[test]

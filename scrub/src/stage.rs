@@ -1,7 +1,7 @@
 //! One scrub run, step by step.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::Read;
 use std::ops::Range;
@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use crate::elf::{self, ElfInfo};
 use crate::python;
+use crate::record;
 use crate::refs::{self, HashPart, Scan, Scanner, StoreRef};
 use crate::residual::{self, Suspect, Targets};
 use crate::seed;
@@ -40,19 +41,7 @@ pub(crate) struct EntryScan {
 
 impl<'a> Scrub<'a> {
     pub(crate) fn new(root: &'a Path, options: &'a Settings) -> Result<Self, ScrubError> {
-        if options.preset == Preset::Seed {
-            let misplaced = [
-                (!options.refs.is_empty(), "--ref"),
-                (!options.refs_from.is_empty(), "--refs-from"),
-                (!options.keep.is_empty(), "--keep"),
-                (options.python_everywhere, "--python-everywhere"),
-                (options.keep_bin, "--keep-bin"),
-                (options.keep_pyc, "--keep-pyc"),
-            ];
-            if let Some((_, flag)) = misplaced.into_iter().find(|(set, _)| *set) {
-                return Err(ScrubError::SeedFlag { flag });
-            }
-        }
+        Self::refuse_misplaced(options)?;
         let store_dir = options.store_dir();
         let parse = |flag, text: &String| {
             StoreRef::parse(store_dir, text).ok_or_else(|| ScrubError::NotAStorePath {
@@ -95,6 +84,33 @@ impl<'a> Scrub<'a> {
             explicit,
             kept,
         })
+    }
+
+    /// Flags that mean nothing under the preset: the seed's rules are fixed, and
+    /// `none` changes nothing (its check still looks for `--ref`s, less `--keep`s).
+    fn refuse_misplaced(options: &Settings) -> Result<(), ScrubError> {
+        let changes = [
+            (options.python_everywhere, "--python-everywhere"),
+            (options.keep_bin, "--keep-bin"),
+            (options.keep_pyc, "--keep-pyc"),
+        ];
+        let targets = [
+            (!options.refs.is_empty(), "--ref"),
+            (!options.refs_from.is_empty(), "--refs-from"),
+            (!options.keep.is_empty(), "--keep"),
+        ];
+        let misplaced = match options.preset {
+            Preset::Default => return Ok(()),
+            Preset::Seed => targets.iter().chain(&changes).find(|(set, _)| *set),
+            Preset::None => changes.iter().find(|(set, _)| *set),
+        };
+        match misplaced {
+            Some(&(_, flag)) => Err(ScrubError::PresetFlag {
+                preset: options.preset,
+                flag,
+            }),
+            None => Ok(()),
+        }
     }
 
     pub(crate) fn store_dir(&self) -> &str {
@@ -144,11 +160,16 @@ impl<'a> Scrub<'a> {
 
     pub(crate) fn run(self) -> Result<ScrubManifest, ScrubError> {
         let seed = self.options.preset == Preset::Seed;
-        let mut python = python::placeholder(
-            self.root,
-            self.options.python_prefix.as_deref(),
-            self.store_dir(),
-        )?;
+        let check_only = self.options.preset == Preset::None;
+        let mut python = if check_only {
+            python::Outcome::default()
+        } else {
+            python::placeholder(
+                self.root,
+                self.options.python_prefix.as_deref(),
+                self.store_dir(),
+            )?
+        };
         if seed && !self.root.join("pyvenv.cfg").exists() {
             return Err(ScrubError::SeedWithoutPyvenv(self.root.to_path_buf()));
         }
@@ -181,7 +202,9 @@ impl<'a> Scrub<'a> {
             .filter_map(|(e, s)| Some((e.path.clone(), s.elf.as_ref()?.dynstr.clone()?)))
             .collect();
 
-        let renames = if seed {
+        let renames = if check_only {
+            Vec::new()
+        } else if seed {
             let (seed_replacements, seed_notes) =
                 seed::scrub(self.root, &entries, &self.prefix, self.store_dir())?;
             replacements.extend(seed_replacements);
@@ -207,6 +230,12 @@ impl<'a> Scrub<'a> {
             &renames,
             elf_ranges,
         )?;
+        if !seed && !check_only {
+            let (edits, record_notes) =
+                self.refresh_records(&entries, &replacements, &removed, &renames)?;
+            replacements.extend(edits);
+            notes.extend(record_notes);
+        }
         let elf = entries
             .iter()
             .zip(scans)
@@ -231,9 +260,40 @@ impl<'a> Scrub<'a> {
         })
     }
 
+    /// The RECORD rows of files the scrub changed or removed, made to describe
+    /// the tree as it is now ([`record`]).
+    fn refresh_records(
+        &self,
+        entries: &[Entry],
+        replacements: &[pyfod_manifest::Replacement],
+        removed: &[RelPath],
+        renames: &[(RelPath, RelPath)],
+    ) -> Result<(Vec<pyfod_manifest::Replacement>, Vec<String>), ScrubError> {
+        let changed: BTreeSet<RelPath> = replacements
+            .iter()
+            .filter(|r| r.kind != ReplacementKind::FileName)
+            .map(|r| translate(&r.path, renames))
+            .collect();
+        let removed: BTreeSet<RelPath> = removed.iter().cloned().collect();
+        let records: Vec<RelPath> = entries
+            .iter()
+            .filter(|e| matches!(e.kind, Kind::File { .. }))
+            .filter(|e| e.path.as_bytes().ends_with(b".dist-info/RECORD"))
+            .map(|e| translate(&e.path, renames))
+            .collect();
+        let scrubbed = record::Scrubbed {
+            changed: &changed,
+            removed: &removed,
+        };
+        record::refresh(self.root, &records, &scrubbed)
+    }
+
     /// `bin/` and what it holds, and `*.pyc` regular files, unless kept (the
     /// seed removes both): taken out of `entries` and returned, sorted.
     fn removals(&self, entries: &mut Vec<Entry>) -> Vec<RelPath> {
+        if self.options.preset == Preset::None {
+            return Vec::new();
+        }
         let in_bin = |path: &RelPath| path.components().next() == Some(b"bin".as_slice());
         let mut removed = Vec::new();
         entries.retain(|entry| {

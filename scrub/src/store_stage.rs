@@ -38,7 +38,7 @@ pub struct Scrub;
 
 impl pyfod_store::Stage for Scrub {
     const STAGE: pyfod_manifest::Stage = pyfod_manifest::Stage::Scrub;
-    const FORMAT_VERSION: u32 = 2;
+    const FORMAT_VERSION: u32 = 3;
     type Input = InstalledTree;
     type Settings = Settings;
     type Output = ScrubManifest;

@@ -339,3 +339,76 @@ fn seed_preset_refuses_rules_the_seed_does_not_have() {
             .contains("--keep-bin does not apply")
     );
 }
+
+/// `none` is the scrub turned off: the tree is left byte for byte, and the
+/// closing check names every reference Nix would find, in every kind of place.
+#[test]
+fn none_preset_changes_nothing_and_reports_every_reference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let venv = tmp.path().join("venv");
+    tree(&venv);
+    let nar = |tree: &Path| {
+        pyfod_nar::hash_path(tree, &pyfod_nar::HashSettings::default(), None)
+            .unwrap()
+            .nar_sha256
+    };
+    let before = nar(&venv);
+    let manifest = tmp.path().join("scrub.manifest");
+    let output = scrub()
+        .args(["--in-place", "--preset", "none", "--manifest"])
+        .arg(&manifest)
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(nar(&venv), before);
+    let manifest = read_manifest(&manifest);
+    assert!(manifest.replacements.is_empty() && manifest.removed.is_empty());
+    let mut found: Vec<(String, String)> = manifest
+        .residuals
+        .iter()
+        .map(|r| (r.path.to_string(), r.store_path.clone()))
+        .collect();
+    found.dedup();
+    let (python, zlib) = (store_path("python3-3.11.7"), store_path("zlib-1.3"));
+    let site = "lib/python3.11/site-packages/pkg";
+    assert_eq!(
+        found,
+        [
+            ("bin/tool".to_owned(), python.clone()),
+            (format!("{site}/libz.so"), zlib.clone()),
+            (format!("{site}/paths.py"), zlib.clone()),
+            (format!("{site}/paths.py"), python.clone()),
+            ("pyvenv.cfg".to_owned(), python.clone()),
+        ]
+    );
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!("warning: pyvenv.cfg still refers to {python}")),
+        "{stderr}"
+    );
+    // With --strict the same check refuses the tree, as Nix would.
+    let strict = scrub()
+        .args(["--in-place", "--preset", "none", "--strict"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert_eq!(strict.status.code(), Some(102), "{strict:?}");
+}
+
+#[test]
+fn none_preset_refuses_rules_that_change_the_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    tree(tmp.path());
+    let output = scrub()
+        .args(["--in-place", "--preset", "none", "--keep-pyc"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("--keep-pyc does not apply to --preset none: it changes nothing"),
+        "{stderr}"
+    );
+}

@@ -15,8 +15,8 @@ pub fn run() -> anyhow::Result<()> {
     let root = workspace_root();
     let out = root.join("target/full/hello-venv");
     let store = root.join("target/full/store");
-    // A fixed prefix: launchers name it, and RECORD holds their hashes, so the hash
-    // would otherwise depend on where this checkout is.
+    // A fixed prefix, though the scrub removes what names it (bin/) and its RECORD
+    // rows: the unscrubbed venv stays the same wherever this checkout is.
     eprintln!(
         "$ pyfod build --lock examples/hello/uv.lock --python python3 --prefix /opt/hello-venv --out target/full/hello-venv --force"
     );
