@@ -124,7 +124,7 @@ fn unpack_tar(reader: impl Read, dest: &Path, budget: &mut Budget) -> Result<(),
             let link = link.to_string_lossy().into_owned();
             if kind.is_symlink() {
                 let parent = target.parent().unwrap_or(dest);
-                let resolved = lexical(&parent.join(&link));
+                let resolved = pyfod_config::lexical_path(&parent.join(&link));
                 if Path::new(&link).is_absolute() || !resolved.starts_with(dest) {
                     return Err(format!(
                         "the member {name} is a link to {link}, outside the source tree; refusing the sdist"
@@ -167,21 +167,6 @@ fn member_path(dest: &Path, name: &str) -> Result<PathBuf, String> {
         return Err(format!("the member `{name}` has no name"));
     }
     Ok(out)
-}
-
-/// `..` and `.` resolved without asking the file system.
-fn lexical(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 /// Refuses a path whose directories (below `dest`) include a symlink: writing

@@ -50,9 +50,20 @@ pub struct BuildCommand {
     #[arg(long, value_name = "HASH", value_parser = HashFormat::parse_any)]
     pub expect: Option<Sha256>,
 
-    /// Scrub rules: `default` or `seed` [default: pyfod.toml's, else default]
+    /// Scrub rules: `default`, `seed`, or `none` to change nothing and report every reference [default: pyfod.toml's, else default]
     #[arg(long, value_name = "PRESET")]
     pub preset: Option<pyfod_scrub::Preset>,
+
+    /// A reference left after scrubbing is an error (exit 102), not a warning, as
+    /// it is to Nix in a fixed-output derivation [default: `[scrub] strict`, else off]
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Let builds see this variable of pyfod's environment too, besides
+    /// `[build] pass-env`'s; `NAME*` for every variable whose name starts with
+    /// `NAME` (repeatable)
+    #[arg(long, value_name = "VAR")]
+    pub pass_env: Vec<String>,
 
     /// The Nix store directory references are looked for under
     #[arg(long, value_name = "DIR")]

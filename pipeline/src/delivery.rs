@@ -36,7 +36,7 @@ pub fn deliver(
     }
     if settings.scrub.strict && !built.manifest.residuals.is_empty() {
         eprintln!(
-            "error: {} reference(s) left after scrubbing ([scrub] strict)",
+            "error: {} reference(s) left after scrubbing (--strict, or [scrub] strict); an FOD may hold none: see the warnings above for where each is",
             built.manifest.residuals.len()
         );
         return Ok(ExitCode::from(EXIT_HASH_MISMATCH));

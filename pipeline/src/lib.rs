@@ -8,6 +8,8 @@ mod config;
 mod delivery;
 mod diff;
 mod manifest_show;
+mod nix_command;
+mod nix_project;
 mod settings;
 mod store_command;
 
@@ -51,6 +53,9 @@ pub enum Commands {
     /// Check the store, or remove what no recent build used
     #[command(subcommand)]
     Store(store_command::StoreCommand),
+    /// Nix's side: the fixed-output derivation that runs `pyfod build`
+    #[command(subcommand)]
+    Nix(nix_command::NixCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,5 +81,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Commands::Scrub(command) => pyfod_scrub::command::execute(command, &cli.global),
         Commands::Build(command) => build::execute(command, &cli.global),
         Commands::Store(command) => store_command::execute(command, &cli.global),
+        Commands::Nix(command) => nix_command::execute(command, &cli.global),
     }
 }

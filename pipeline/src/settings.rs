@@ -38,7 +38,12 @@ impl BuildSettings {
         let interpreter = Interpreter::probe(python)?;
         let mut fetch = pyfod_fetch::Settings::for_target(pyfod_fetch::Target::of(&interpreter)?);
         fetch.outside_project = project.fetch.outside_project.unwrap_or_default();
-        let build_config = project.build.clone();
+        let mut build_config = project.build.clone();
+        if !command.pass_env.is_empty() {
+            let mut patterns = build_config.pass_env();
+            patterns.extend(command.pass_env.iter().cloned());
+            build_config.pass_env = Some(patterns);
+        }
         let mut build =
             pyfod_build_sdist::Settings::resolve(build_config.clone(), interpreter.clone())?;
         build.check = command.check;
@@ -170,6 +175,7 @@ fn scrub_settings(
     let cli = pyfod_scrub::config::ScrubConfig {
         preset: command.preset,
         store_dir: command.store_dir.clone(),
+        strict: command.strict.then_some(true),
         ..Default::default()
     };
     let mut settings = pyfod_scrub::config::resolve(cli, project.scrub.clone())?;
@@ -182,7 +188,7 @@ fn scrub_settings(
 }
 
 /// `uv=<the version of the uv on PATH>`, for `preset = "seed"` without a compat.
-fn installed_uv() -> anyhow::Result<pyfod_install::Compat> {
+pub(crate) fn installed_uv() -> anyhow::Result<pyfod_install::Compat> {
     let output = std::process::Command::new("uv").arg("--version").output();
     let version = output
         .ok()
@@ -198,7 +204,7 @@ fn installed_uv() -> anyhow::Result<pyfod_install::Compat> {
 }
 
 /// `[project] name` of the pyproject.toml beside the lock.
-fn project_name(lock: &Path) -> Option<String> {
+pub(crate) fn project_name(lock: &Path) -> Option<String> {
     let text = fs::read_to_string(lock.parent()?.join("pyproject.toml")).ok()?;
     let table: toml::Table = text.parse().ok()?;
     Some(table.get("project")?.get("name")?.as_str()?.to_owned())
