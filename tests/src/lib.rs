@@ -6,11 +6,13 @@
 //! - [`index`]: a PEP 503/691 package index on 127.0.0.1 that counts requests and misbehaves on demand.
 //! - [`nixlike`]: a venv as it looks inside a Nix build, store references and all.
 //! - [`oracle`]: the real Nix tools, found on PATH, for comparing against.
+//! - [`nixbuild`]: the real Nix building derivations, sandboxed, with a stand-in nixpkgs.
 //! - [`uvproject`]: projects locked and synced by the real `uv` against the test index.
 //! - [`sources`]: source fixtures as sdists and git repositories, and the build tools.
 //! - `fixtures/`: the seed's installPhase as a shell script, the reference for scrub.
 
 pub mod index;
+pub mod nixbuild;
 pub mod nixlike;
 pub mod oracle;
 mod random;

@@ -2,6 +2,7 @@
 //!
 //! - `cargo xtask ci`: what CI checks: formatting, clippy with `-D warnings`, tests.
 //! - `cargo xtask full`: the main job on the bundled example.
+//! - `cargo xtask nix`: the real Nix builds the FODs `pyfod nix fod` writes.
 //! - `cargo xtask e2e`: a real project from the package registry, four sdists built
 //!   against system libraries, against the seed's way.
 //! - `cargo xtask bench [SUITE…]`: pyfod against the tools it replaces, side by side.
@@ -13,12 +14,13 @@ mod e2e;
 mod full;
 mod fuzz;
 mod measure;
+mod nix;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 const USAGE: &str =
-    "usage: cargo xtask <ci | full | e2e | bench [SUITE…] | fuzz [TARGET…] [--time S]>";
+    "usage: cargo xtask <ci | full | nix | e2e | bench [SUITE…] | fuzz [TARGET…] [--time S]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["ci"] => ci::run(),
         ["full"] => full::run(),
+        ["nix"] => nix::run(),
         ["e2e"] => e2e::run_e2e(),
         ["bench"] => bench::run(&[]),
         ["bench", suites @ ..] => bench::run(suites),
