@@ -135,6 +135,12 @@ fn execute_fod(command: &FodCommand, global: &GlobalArgs) -> anyhow::Result<Exit
 
 /// The first build, with the fake hash: Nix's `got:`.
 fn hash_from_nix(nix: &NixBuild, file: &Path, quiet: bool) -> anyhow::Result<Sha256> {
+    if !quiet {
+        eprintln!(
+            "pyfod: building {} with the fake hash; Nix's hash mismatch error will say the real one",
+            file.display()
+        );
+    }
     let built = nix.run(file, quiet)?;
     match built.verdict {
         Verdict::HashMismatch(mismatch) => Ok(mismatch.got),

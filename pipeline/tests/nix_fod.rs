@@ -235,8 +235,22 @@ fn a_wrong_hash_fails_and_nixs_got_is_pyfods_hash() {
     assert!(!output.status.success());
     let log = String::from_utf8_lossy(&output.stderr);
     let mismatch = HashMismatch::find(&log).unwrap_or_else(|| panic!("no mismatch in {log}"));
-    assert_eq!(mismatch.specified.map(|h| h.to_sri()), Some(wrong));
+    assert_eq!(mismatch.specified.map(|h| h.to_sri()), Some(wrong.clone()));
     assert_eq!(printed_by_pyfod(&log), [mismatch.got]);
+
+    // `--build --hash` checks the hash: Nix's report, exit 102, Nix's hash last.
+    let checked = fod_command(shared, &dir, &["--hash", &wrong], &file)
+        .arg("--build")
+        .output()
+        .unwrap();
+    assert_eq!(checked.status.code(), Some(102), "{checked:?}");
+    let stdout = String::from_utf8(checked.stdout).unwrap();
+    assert_eq!(stdout.lines().last(), Some(mismatch.got.to_sri().as_str()));
+    let stderr = String::from_utf8(checked.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!("  specified: {wrong}\n")),
+        "{stderr}"
+    );
 }
 
 #[test]
