@@ -170,6 +170,24 @@ pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// `path` with `.` and `..` taken out by its text, without asking the file
+/// system, as paths named in a lock or a config file are read (and as Nix reads
+/// a path): `a/b/../c` is `a/c` whatever `b` is.
+pub fn lexical_path(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,22 +276,4 @@ mod tests {
             .to_string();
         assert!(!error.contains("did you mean"), "{error}");
     }
-}
-
-/// `path` with `.` and `..` taken out by its text, without asking the file
-/// system, as paths named in a lock or a config file are read (and as Nix reads
-/// a path): `a/b/../c` is `a/c` whatever `b` is.
-pub fn lexical_path(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
 }
