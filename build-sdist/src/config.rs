@@ -36,6 +36,11 @@ pub struct BuildConfig {
     /// Keep debug info in every build (made reproducible by the prefix map).
     #[serde(default)]
     pub debug: bool,
+    /// Compile a setuptools package's extension modules in parallel (`build_ext`'s
+    /// `parallel`, `--jobs` of them) [default: true]. Each module is built as it
+    /// would be alone, so no wheel changes: not in keys.
+    #[serde(skip_serializing)]
+    pub parallel_extensions: Option<bool>,
     /// pkg-config modules the builds link against (`libxml-2.0`, `libpq`, …):
     /// their versions are part of every build's key and of the build's recorded
     /// inputs, so an upgraded system library rebuilds, and the stale-hash guard
@@ -66,6 +71,9 @@ pub struct PackageConfig {
     #[serde(default)]
     pub config_settings: BTreeMap<String, ConfigValue>,
     pub debug: Option<bool>,
+    /// `[build] parallel-extensions` for this package alone: not in keys.
+    #[serde(skip_serializing)]
+    pub parallel_extensions: Option<bool>,
 }
 
 /// A `config_settings` value: a string, or a list of strings (PEP 517).
@@ -151,6 +159,14 @@ impl BuildConfig {
         self.package(name)
             .and_then(|p| p.debug)
             .unwrap_or(self.debug)
+    }
+
+    /// Whether the package's extension modules compile in parallel.
+    pub fn parallel_extensions_for(&self, name: &str) -> bool {
+        self.package(name)
+            .and_then(|p| p.parallel_extensions)
+            .or(self.parallel_extensions)
+            .unwrap_or(true)
     }
 
     pub fn pass_env(&self) -> Vec<String> {

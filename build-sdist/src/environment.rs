@@ -13,6 +13,9 @@ pub const LOGICAL_WORK: &str = "/build";
 /// Where the build environment appears in everything the compiler writes.
 pub const LOGICAL_BUILD_ENV: &str = "/build-env";
 
+/// The distutils config file in a build's work area, named by `DIST_EXTRA_CONFIG`.
+pub const DISTUTILS_CONFIG: &str = "pyfod-distutils.cfg";
+
 /// Flags that add up: pyfod's first, then `[build.env]`'s, then the package's.
 const FLAGS: [&str; 4] = ["CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS"];
 /// Search paths: the package's directories first, then `[build.env]`'s, then
@@ -69,6 +72,9 @@ pub fn compose(
         ("PIP_NO_INDEX", "1".to_owned()),
         ("PIP_DISABLE_PIP_VERSION_CHECK", "1".to_owned()),
         ("SOURCE_DATE_EPOCH", config.source_date_epoch().to_string()),
+        // setuptools' distutils reads one more config file from here: pyfod's
+        // `[build_ext] parallel` ([`DISTUTILS_CONFIG`]).
+        ("DIST_EXTRA_CONFIG", format!("{work}/{DISTUTILS_CONFIG}")),
     ];
     for (name, value) in fixed {
         vars.insert(name.to_owned(), value);

@@ -373,7 +373,22 @@ impl Context<'_> {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(|e| BuildError::io("create", &path, e))?;
         }
+        let distutils = root.join(environment::DISTUTILS_CONFIG);
+        fs::write(&distutils, self.distutils_config(&package.name))
+            .map_err(|e| BuildError::io("write", &distutils, e))?;
         Ok(Prepared { work, source })
+    }
+
+    /// setuptools' extra config: its extension modules compiled `--jobs` at a
+    /// time, unless `parallel-extensions = false`. Each module is compiled and
+    /// linked as it would be alone, so the wheel is the same: the file is not in
+    /// the key (its name is, through `DIST_EXTRA_CONFIG`).
+    fn distutils_config(&self, package: &str) -> String {
+        let config = &self.settings.config;
+        match config.parallel_extensions_for(package) {
+            true => format!("[build_ext]\nparallel = {}\n", self.settings.jobs.max(1)),
+            false => "# parallel-extensions = false\n".to_owned(),
+        }
     }
 
     /// Where each requirement is met: by a package of the lock (at its locked

@@ -253,6 +253,7 @@ fn sdists_and_git_trees_build_reproducibly_into_wheels_that_import() {
     );
     let check = "import zlib, zlibext, flitpure, gitpkg\n\
                  assert zlibext.answer() == 42, zlibext.answer()\n\
+                 assert zlibext.twin() == 2\n\
                  assert zlibext.crc32(b'pyfod') == zlib.crc32(b'pyfod')\n\
                  assert zlibext.zlib_version()\n\
                  assert flitpure.GREETING == 'hello from flit'\n\
@@ -446,6 +447,50 @@ fn without_check_a_time_stamping_build_passes() {
         return;
     };
     assert_eq!(code, Some(0), "{stderr}");
+}
+
+/// setuptools compiles a package's extension modules `--jobs` at a time (through
+/// `DIST_EXTRA_CONFIG`), or one at a time with `parallel-extensions = false`:
+/// the same wheel, byte for byte, either way.
+#[test]
+fn extension_modules_compile_in_parallel_into_the_same_wheel() {
+    let test = "extension_modules_compile_in_parallel";
+    let built = |config: &str, jobs: &str| {
+        let (project, store, code, stderr) =
+            build_alone(test, "zlibext", config, &["--jobs", jobs])?;
+        assert_eq!(code, Some(0), "{stderr}");
+        let manifest = wheels(&project.dir.join("wheels.manifest"));
+        let wheel = manifest
+            .wheels
+            .iter()
+            .find(|w| w.name == "zlibext")
+            .unwrap();
+        let WheelOrigin::Built { log: Some(log), .. } = &wheel.origin else {
+            panic!("{wheel:?}");
+        };
+        let log = fs::read_to_string(store.join("blobs/sha256").join(log.to_hex())).unwrap();
+        let said = log
+            .lines()
+            .find_map(|l| l.strip_prefix("build_ext parallel: "))
+            .unwrap_or_else(|| panic!("build_ext said nothing in:\n{log}"))
+            .to_owned();
+        Some((wheel.wheel.sha256, said))
+    };
+    let Some((serial, one)) = built("", "1") else {
+        return;
+    };
+    let Some((parallel, two)) = built("", "2") else {
+        return;
+    };
+    let Some((off, none)) = built("parallel-extensions = false\n", "2") else {
+        return;
+    };
+    assert_eq!(
+        (one.as_str(), two.as_str(), none.as_str()),
+        ("1", "2", "None")
+    );
+    assert_eq!(serial, parallel, "parallel compiles changed the wheel");
+    assert_eq!(serial, off);
 }
 
 /// `pyfod build` with sources: the build lock realised on the way, every stage
