@@ -227,6 +227,7 @@ fn rows() -> Vec<Row> {
         Row { input: "pyfod.toml: a comment (irrelevant)", change: |p, _| p.edit("pyfod.toml", |t| format!("# settings\n{t}")), reruns: NOTHING, built: &[], result: Same },
         Row { input: "[build] env CFLAGS", change: |p, _| p.add_to_pyfod_toml("build.env", "CFLAGS = \"-O0\""), reruns: AFTER_FETCH, built: &["plainsdist", "tinyext"], result: Changes },
         Row { input: "[build] debug", change: |p, _| p.add_to_pyfod_toml("build", "debug = true"), reruns: AFTER_FETCH, built: &["plainsdist", "tinyext"], result: Changes },
+        Row { input: "[build] parallel-extensions (changes no wheel)", change: |p, _| p.add_to_pyfod_toml("build", "parallel-extensions = false"), reruns: NOTHING, built: &[], result: Same },
         Row { input: "[build] source-date-epoch", change: |p, _| p.add_to_pyfod_toml("build", "source-date-epoch = 1000000000"), reruns: &["build-sdist", "install"], built: &["plainsdist", "tinyext"], result: Same },
         Row { input: "[build.packages] config-settings", change: |p, _| p.add_to_pyfod_toml("build.packages.tinyext", "config-settings = { flavour = \"x\" }"), reruns: BUILD, built: &["tinyext"], result: Same },
         Row { input: "[build.packages] env", change: |p, _| p.add_to_pyfod_toml("build.packages.tinyext", "env = { CFLAGS = \"-O1\" }"), reruns: AFTER_FETCH, built: &["tinyext"], result: Changes },
