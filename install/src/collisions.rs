@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, HashMap};
 use pyfod_python::normalise_name;
 use serde::Deserialize;
 
-use crate::launcher;
 use crate::wheel::WheelPlan;
 use crate::{InstallError, WheelInput};
 
@@ -88,17 +87,7 @@ pub fn resolve(
     let mut owners: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut launchers: HashMap<String, usize> = HashMap::new();
     for (i, (input, plan)) in wheels.iter().zip(plans.iter()).enumerate() {
-        for entry in plan
-            .entry_points
-            .as_deref()
-            .map(launcher::scripts)
-            .unwrap_or_default()
-        {
-            let entry = entry.map_err(|(name, why)| InstallError::BadEntryPoint {
-                package: plan.filename.clone(),
-                name,
-                why,
-            })?;
+        for entry in &plan.scripts {
             let path = format!("bin/{}", entry.name);
             if let Some(&first) = launchers.get(&path) {
                 return Err(collision(path, &wheels[first].name, &input.name));

@@ -334,15 +334,9 @@ impl Installing<'_> {
         written: &mut Vec<wheel::Written>,
     ) -> Result<Vec<String>, InstallError> {
         let mut scripts = Vec::new();
-        let entries = plan.entry_points.as_deref().map(launcher::scripts);
-        for entry in entries.unwrap_or_default() {
-            let entry = entry.map_err(|(name, why)| InstallError::BadEntryPoint {
-                package: plan.filename.clone(),
-                name,
-                why,
-            })?;
+        for entry in &plan.scripts {
             let path = format!("bin/{}", entry.name);
-            let text = launcher::launcher(&self.shebang, &entry);
+            let text = launcher::launcher(&self.shebang, entry);
             writer
                 .write(&path, text.as_bytes(), true)
                 .map_err(|source| unwritable(plan, &path, source))?;
@@ -351,7 +345,7 @@ impl Installing<'_> {
                 sha256: pyfod_digest::Sha256::of(text.as_bytes()),
                 size: text.len() as u64,
             });
-            scripts.push(entry.name);
+            scripts.push(entry.name.clone());
         }
         Ok(scripts)
     }

@@ -36,8 +36,9 @@ pub struct WheelPlan {
     pub members: Vec<(Member, String, bool)>,
     /// Each member's digest and size, from the RECORD (checked complete).
     pub record: HashMap<String, (Sha256, u64)>,
-    /// The entry points, if the wheel has any.
-    pub entry_points: Option<String>,
+    /// Its console and GUI scripts (`entry_points.txt`), each checked to be a
+    /// launcher pyfod can write.
+    pub scripts: Vec<crate::launcher::EntryPoint>,
     pub limits: Limits,
 }
 
@@ -79,6 +80,19 @@ pub fn plan(
     check_metadata(&mut archive, &dist_info, filename, (name, version))?;
     let record = check_record(&mut archive, &dist_info)?;
     let entry_points = archive.text(&format!("{dist_info}/entry_points.txt"))?;
+    let scripts = entry_points
+        .as_deref()
+        .map(crate::launcher::scripts)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|entry| {
+            entry.map_err(|(name, why)| InstallError::BadEntryPoint {
+                package: filename.to_owned(),
+                name,
+                why,
+            })
+        })
+        .collect::<Result<_, _>>()?;
     let members = destinations(&archive, &dist_info, dist_name, site, python)?;
     Ok(WheelPlan {
         filename: filename.to_owned(),
@@ -86,7 +100,7 @@ pub fn plan(
         dist_info,
         members,
         record,
-        entry_points,
+        scripts,
         limits: *limits,
     })
 }

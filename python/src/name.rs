@@ -1,29 +1,10 @@
 //! Package names as PEP 503 compares them.
 
 /// A package name as PEP 503 compares them: lower case, and every run of `-`,
-/// `_` and `.` one `-`. A valid PEP 508 name goes through `pep508_rs`; anything
-/// else (names in a hostile lock) is normalised by the same rule, never refused
-/// here: whoever reads the name decides whether it is acceptable.
-pub fn normalise_name(name: &str) -> String {
-    match pep508_rs::PackageName::new(name.to_owned()) {
-        Ok(valid) => valid.to_string(),
-        Err(_) => by_rule(name),
-    }
-}
-
-fn by_rule(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !out.ends_with('-') {
-                out.push('-');
-            }
-        } else {
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
+/// `_` and `.` one `-`. The manifests' rule, so that a name written in a
+/// manifest and a name compared here agree; names in a hostile lock are
+/// normalised by it too, never refused here: whoever reads one decides.
+pub use pyfod_manifest::normalise_name;
 
 /// Whether two names are the same package.
 pub fn same_package(a: &str, b: &str) -> bool {

@@ -36,6 +36,32 @@ pub enum EntryName {
     Tree(String),
 }
 
+impl Store {
+    /// Every entry there is, with its directory: `stages/<key>` and
+    /// `trees/<name>`; a name that is neither is passed over.
+    pub(crate) fn entries(&self) -> Result<Vec<(EntryName, PathBuf)>, StoreError> {
+        let mut out = Vec::new();
+        for area in ["stages", "trees"] {
+            let dir = self.root.join(area);
+            let listing = fs::read_dir(&dir).map_err(|e| StoreError::io("list", &dir, e))?;
+            for item in listing.flatten() {
+                let Some(name) = item.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                let name = match area {
+                    "stages" => match StageKey::from_hex(&name) {
+                        Some(key) => EntryName::Stage(key),
+                        None => continue,
+                    },
+                    _ => EntryName::Tree(name),
+                };
+                out.push((name, item.path()));
+            }
+        }
+        Ok(out)
+    }
+}
+
 impl EntryName {
     /// The entry's path relative to the store's root.
     pub fn relative(&self) -> String {

@@ -115,36 +115,21 @@ pub fn gc(root: &Path, options: &GcOptions) -> Result<GcReport, StoreError> {
 impl Store {
     fn candidates(&self) -> Result<Vec<Candidate>, StoreError> {
         let mut out = Vec::new();
-        for area in ["stages", "trees"] {
-            let dir = self.root.join(area);
-            let listing = fs::read_dir(&dir).map_err(|e| StoreError::io("list", &dir, e))?;
-            for item in listing.flatten() {
-                let Some(name) = item.file_name().to_str().map(str::to_owned) else {
-                    continue;
-                };
-                let name = match area {
-                    "stages" => match crate::StageKey::from_hex(&name) {
-                        Some(key) => EntryName::Stage(key),
-                        None => continue,
-                    },
-                    _ => EntryName::Tree(name),
-                };
-                let path = item.path();
-                let Ok(meta) = path.symlink_metadata() else {
-                    continue;
-                };
-                let needs = fs::read(path.join("needs"))
-                    .ok()
-                    .and_then(|b| serde_json::from_slice(&b).ok())
-                    .unwrap_or_default();
-                out.push(Candidate {
-                    name,
-                    last_used: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                    bytes: disk_usage(&path),
-                    dir: path,
-                    needs,
-                });
-            }
+        for (name, path) in self.entries()? {
+            let Ok(meta) = path.symlink_metadata() else {
+                continue;
+            };
+            let needs = fs::read(path.join("needs"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            out.push(Candidate {
+                name,
+                last_used: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                bytes: disk_usage(&path),
+                dir: path,
+                needs,
+            });
         }
         Ok(out)
     }

@@ -50,25 +50,11 @@ impl Store {
                 report.problems.push(problem(damage));
             }
         }
-        for area in ["stages", "trees"] {
-            let dir = self.root.join(area);
-            let listing = fs::read_dir(&dir).map_err(|e| StoreError::io("list", &dir, e))?;
-            for item in listing.flatten() {
-                let Some(name) = item.file_name().to_str().map(str::to_owned) else {
-                    continue;
-                };
-                let name = match area {
-                    "stages" => match crate::StageKey::from_hex(&name) {
-                        Some(key) => EntryName::Stage(key),
-                        None => continue,
-                    },
-                    _ => EntryName::Tree(name),
-                };
-                report.entries += 1;
-                if let Err(damage) = self.check_entry(&name) {
-                    self.evict(&name);
-                    report.problems.push(problem(damage));
-                }
+        for (name, _) in self.entries()? {
+            report.entries += 1;
+            if let Err(damage) = self.check_entry(&name) {
+                self.evict(&name);
+                report.problems.push(problem(damage));
             }
         }
         Ok(report)
