@@ -5,6 +5,9 @@
 //! A change that can alter the result must rerun what it alters; an irrelevant
 //! change must rerun nothing.
 
+#[path = "common/rows.rs"]
+mod rows;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -317,16 +320,7 @@ fn each_input_reruns_what_it_can_change_and_nothing_else() {
     if !pyfod_tests::oracle::tool_available("cc", "cache soundness") {
         return;
     }
-    let failures: Vec<String> = std::thread::scope(|scope| {
-        let handles: Vec<_> = rows()
-            .into_iter()
-            .map(|row| scope.spawn(move || check(&row).err()))
-            .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| h.join().unwrap())
-            .collect()
-    });
+    let failures = rows::failures(&rows(), check);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 

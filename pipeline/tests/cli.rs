@@ -1,6 +1,9 @@
 //! The `pyfod` command across stages: manifest show, diff, and the stages still
 //! to come saying so.
 
+#[path = "common/hello.rs"]
+mod hello;
+
 use std::fs;
 use std::path::Path;
 
@@ -15,22 +18,7 @@ fn pyfod() -> Command {
 /// `pyfod build` of the bundled example, for the prefix `/opt/hello`, on `store`:
 /// add `--out` and whatever else the test needs.
 fn build_hello(store: &Path) -> std::process::Command {
-    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/uv.lock");
-    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("pyfod"));
-    command
-        .env_remove("RUST_LOG")
-        .args([
-            "build",
-            "--python",
-            "python3",
-            "--prefix",
-            "/opt/hello",
-            "--lock",
-        ])
-        .arg(lock)
-        .arg("--store")
-        .arg(store);
-    command
+    hello::build_hello(store, "/opt/hello")
 }
 
 fn tree(root: &Path, data: &[u8]) {

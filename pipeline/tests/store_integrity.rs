@@ -2,21 +2,17 @@
 //! unpacked wheel, or a file gone from a cached venv, is found before use,
 //! reported, and made again; the hash printed is the hash of what `--out` holds.
 
+#[path = "common/hello.rs"]
+mod hello;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn build(store: &Path, out: &Path, prefix: &str) -> Output {
-    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/uv.lock");
-    Command::new(assert_cmd::cargo::cargo_bin("pyfod"))
-        .env_remove("RUST_LOG")
-        .arg("--store")
-        .arg(store)
-        .args([
-            "build", "--python", "python3", "--force", "--prefix", prefix, "--lock",
-        ])
-        .arg(lock)
+    hello::build_hello(store, prefix)
+        .arg("--force")
         .arg("--out")
         .arg(out)
         .output()
@@ -194,20 +190,8 @@ fn a_crafted_manifest_cannot_lead_out_of_the_store() {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
     let manifests = tmp.path().join("manifests");
-    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/uv.lock");
     let run = |args: &[&str]| {
-        Command::new(assert_cmd::cargo::cargo_bin("pyfod"))
-            .arg("--store")
-            .arg(&store)
-            .args([
-                "build",
-                "--python",
-                "python3",
-                "--prefix",
-                "/opt/hello",
-                "--lock",
-            ])
-            .arg(&lock)
+        hello::build_hello(&store, "/opt/hello")
             .arg("--manifests")
             .arg(&manifests)
             .args(args)
