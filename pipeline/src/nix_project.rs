@@ -31,18 +31,8 @@ pub fn expression(command: &FodCommand) -> anyhow::Result<FodExpression> {
     for file in project.scrub.iter().flat_map(|s| &s.refs_from) {
         needed.paths.push(absolute(file)?);
     }
-    let root = common_ancestor(&needed.paths).context("nothing to copy")?;
-    if root.parent().is_none() {
-        bail!(
-            "the lock's sources span the whole file system (they include {}); a derivation's src must be one directory: move them under the project",
-            needed
-                .paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
+    let outside = project.fetch.outside_project.unwrap_or_default();
+    let root = src_root(&needed.paths, lock_dir, outside)?;
     let home = match &command.output {
         Some(output) => absolute(output)?
             .parent()
@@ -115,6 +105,45 @@ pub fn expression(command: &FodCommand) -> anyhow::Result<FodExpression> {
         output_hash: command.hash,
         written_by: written_by(command),
     })
+}
+
+/// The directory Nix copies: the lock's, or the one holding it and every path
+/// the derivation reads. Above the lock's directory, that copies what is beside
+/// the project too, so it is said (or refused, as `[fetch] outside-project`
+/// says for the sources themselves).
+fn src_root(
+    paths: &[PathBuf],
+    lock_dir: &Path,
+    outside: pyfod_fetch::OutsideProject,
+) -> anyhow::Result<PathBuf> {
+    let root = common_ancestor(paths).context("nothing to copy")?;
+    let beyond: Vec<String> = paths
+        .iter()
+        .filter(|p| !p.starts_with(lock_dir))
+        .map(|p| p.display().to_string())
+        .collect();
+    if root.parent().is_none() {
+        bail!(
+            "the project's sources span the whole file system ({} outside {}); a derivation's src must be one directory: move them under the project",
+            beyond.join(", "),
+            lock_dir.display()
+        );
+    }
+    if !beyond.is_empty() {
+        let what = format!(
+            "{} outside the project's directory {}, so src is {}, with everything in it",
+            beyond.join(", "),
+            lock_dir.display(),
+            root.display()
+        );
+        match outside {
+            pyfod_fetch::OutsideProject::Refuse => bail!(
+                "{what}; [fetch] outside-project says to refuse that: move them into the project, or allow it"
+            ),
+            pyfod_fetch::OutsideProject::Warn => eprintln!("warning: {what}"),
+        }
+    }
+    Ok(root)
 }
 
 /// The files and directories the derivation reads, and the network it needs.

@@ -127,6 +127,29 @@ fn every_source_kind_brings_what_it_needs() {
         assert!(text.contains(expected), "no `{expected}` in:\n{text}");
     }
     parses(&app.join("python-deps.nix"), test);
+
+    // src above the project copies what is beside it: said, or refused as
+    // `[fetch] outside-project` says.
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "warning: {} outside the project's directory",
+            near.display()
+        )),
+        "{stderr}"
+    );
+    fs::write(
+        app.join("pyfod.toml"),
+        "[fetch]\noutside-project = \"refuse\"\n",
+    )
+    .unwrap();
+    let refused = pyfod(&app, &["--python", "python3"]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let stderr = String::from_utf8(refused.stderr).unwrap();
+    assert!(
+        stderr.contains("[fetch] outside-project says to refuse that"),
+        "{stderr}"
+    );
 }
 
 #[test]
