@@ -133,6 +133,9 @@ fn execute_fod(command: &FodCommand, global: &GlobalArgs) -> anyhow::Result<Exit
     confirm(&nix, output, &hash, global.quiet)
 }
 
+/// What to do about an output Nix does not take because it refers to the store.
+const REFERENCES_ADVICE: &str = "pyfod's warnings in the log name each reference — drop `--preset none`, or add the paths to [scrub] refs";
+
 /// The first build, with the fake hash: Nix's `got:`.
 fn hash_from_nix(nix: &NixBuild, file: &Path, quiet: bool) -> anyhow::Result<Sha256> {
     if !quiet {
@@ -171,7 +174,7 @@ fn confirm(nix: &NixBuild, file: &Path, hash: &Sha256, quiet: bool) -> anyhow::R
     };
     if std::fs::symlink_metadata(&path).is_err() {
         bail!(
-            "nix-build printed {} but the path does not exist: the output refers to other store paths, and this Nix registered it elsewhere instead of refusing it (Nix before 2.12 does); pyfod's warnings in the log name each reference — drop `--preset none`, or add the paths to [scrub] refs",
+            "nix-build printed {} but the path does not exist: the output refers to other store paths, and this Nix registered it elsewhere instead of refusing it (Nix before 2.12 does); {REFERENCES_ADVICE}",
             path.display()
         );
     }
@@ -200,7 +203,7 @@ fn confirm(nix: &NixBuild, file: &Path, hash: &Sha256, quiet: bool) -> anyhow::R
 fn failure(file: &Path, verdict: &Verdict) -> anyhow::Error {
     match verdict {
         Verdict::RefersToStore { derivation } => anyhow::anyhow!(
-            "Nix refused {derivation}: its output refers to other store paths; pyfod's warnings in the log name each reference — drop `--preset none`, or add the paths to [scrub] refs"
+            "Nix refused {derivation}: its output refers to other store paths; {REFERENCES_ADVICE}"
         ),
         _ => anyhow::anyhow!(
             "nix-build {} failed; its log above says why",

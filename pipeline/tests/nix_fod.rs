@@ -22,12 +22,7 @@ struct Shared {
     nix: &'static Nix,
     /// `PYFOD_TEST_PACKAGES` for the stand-in nixpkgs.
     packages: String,
-    /// `<store>/…-python3-3.Y/bin/python3`: a name on PATH would do as well, but
-    /// the derivation names the versioned executable.
-    python: String,
-    /// `<store>/…-python3-3.Y/bin/python3.Y`, the one the derivation runs.
-    python_versioned: String,
-    python_dir: String,
+    python: nixbuild::StorePython,
     tinylib: String,
 }
 
@@ -54,9 +49,7 @@ fn shared(test: &str) -> Option<&'static Shared> {
         Some(Shared {
             nix,
             packages,
-            python: format!("{}/bin/python3", python.path),
-            python_versioned: format!("{}/bin/{}", python.path, python.executable),
-            python_dir: python.path,
+            python,
             tinylib,
         })
     });
@@ -119,7 +112,8 @@ fn fod_command(shared: &Shared, dir: &Path, args: &[&str], file: &Path) -> Comma
     command
         .args(["nix", "fod", "--lock"])
         .arg(dir.join("uv.lock"))
-        .args(["--python", &shared.python])
+        .arg("--python")
+        .arg(format!("{}/bin/python3", shared.python.path))
         .args(args)
         .arg("--output")
         .arg(file);
@@ -211,7 +205,7 @@ fn nix_takes_pyfods_hash_for_the_bundled_example() {
         .arg(dir.join("uv.lock"))
         .args([
             "--python",
-            &shared.python_versioned,
+            &format!("{}/bin/{}", shared.python.path, shared.python.executable),
             "--prefix",
             &path,
             "--out",
@@ -347,7 +341,7 @@ fn unscrubbed_references_are_those_pyfod_names_and_nix_finds() {
     let twin_out = nixbuild::stdout_path(&built).to_string_lossy().into_owned();
     let found: BTreeSet<String> = shared.nix.references(&twin_out).into_iter().collect();
     assert!(
-        found.contains(&shared.tinylib) && found.contains(&shared.python_dir),
+        found.contains(&shared.tinylib) && found.contains(&shared.python.path),
         "{found:?}"
     );
     assert!(
