@@ -14,8 +14,10 @@ mod error;
 pub mod nar;
 mod read;
 mod tree;
+pub mod unpack;
 mod walk;
 
 pub use error::HashError;
 pub use nar::NarWriter;
 pub use tree::{HashSettings, TreeHash, default_readers, hash_path};
+pub use unpack::{UnpackError, Unpacked, unpack, unpack_file};
