@@ -126,6 +126,7 @@ pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCod
             // Every build was found: no line above says so.
             pyfod_store::Origin::Cached => format!("0 built, {sources} cached"),
             pyfod_store::Origin::Ran => format!("{sources} from source (see above)"),
+            pyfod_store::Origin::Remote => format!("0 built, {sources} from the remote"),
         };
         eprintln!(
             "{} wheels: {summary}, {} downloaded",

@@ -132,6 +132,7 @@ pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCod
             match venv.origin {
                 pyfod_store::Origin::Cached => "found",
                 pyfod_store::Origin::Ran => "installed",
+                pyfod_store::Origin::Remote => "from the remote",
             },
             venv.manifest.packages.len(),
             command.out.as_ref().unwrap_or(tree).display()

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use pyfod_manifest::{Artifact, FetchManifest, ScrubManifest};
-use pyfod_store::{Origin, Stage, StageOutput, Store, TreeIndex};
+use pyfod_store::{Origin, Stage, StageOutput, Store, Transferred, TreeIndex};
 
 use crate::settings::BuildSettings;
 
@@ -164,12 +164,12 @@ impl Chain<'_> {
     where
         S::Error: std::error::Error + Send + Sync + 'static,
     {
-        self.steps.start();
+        self.steps.start(self.store);
         let output = self
             .store
             .run_stage::<S>(input, settings)
             .map_err(anyhow::Error::new)?;
-        self.steps.done(label, output.origin);
+        self.steps.done(label, output.origin, self.store);
         Ok(output)
     }
 
@@ -257,11 +257,13 @@ impl Chain<'_> {
     }
 }
 
-/// One line per stage on stderr: what ran and how long it took.
+/// One line per stage on stderr: where its result came from (`cached`,
+/// `remote`, `ran`), how long it took, and the bytes the remote moved for it.
 #[derive(Debug)]
 pub struct Steps {
     pub quiet: bool,
     last: Instant,
+    moved: Transferred,
 }
 
 impl Steps {
@@ -269,20 +271,41 @@ impl Steps {
         Steps {
             quiet,
             last: Instant::now(),
+            moved: Transferred::default(),
         }
     }
 
-    fn start(&mut self) {
+    fn start(&mut self, store: &Store) {
         self.last = Instant::now();
+        self.moved = transferred(store);
     }
 
-    fn done(&mut self, stage: &str, origin: Origin) {
+    fn done(&mut self, stage: &str, origin: Origin, store: &Store) {
+        let took = self.last.elapsed().as_secs_f64();
+        let now = transferred(store);
+        let down = now.down.saturating_sub(self.moved.down);
+        let from_remote = if down > 0 {
+            format!(", {} from the remote", human_bytes(down))
+        } else {
+            String::new()
+        };
         match origin {
             Origin::Cached => self.line(stage, "cached"),
-            Origin::Ran => {
-                let took = format!("ran ({:.2} s)", self.last.elapsed().as_secs_f64());
-                self.line(stage, &took);
-            }
+            Origin::Remote => self.line(stage, &format!("remote ({took:.2} s{from_remote})")),
+            Origin::Ran => self.line(stage, &format!("ran ({took:.2} s{from_remote})")),
+        }
+    }
+
+    /// The remote's totals, once its uploads are done.
+    pub fn remote_summary(&mut self, store: &Store) {
+        if store.remote().is_some() {
+            let total = transferred(store);
+            let line = format!(
+                "{} down, {} up",
+                human_bytes(total.down),
+                human_bytes(total.up)
+            );
+            self.line("remote", &line);
         }
     }
 
@@ -291,5 +314,22 @@ impl Steps {
             eprintln!("{stage}: {what}");
         }
         self.last = Instant::now();
+    }
+}
+
+fn transferred(store: &Store) -> Transferred {
+    store
+        .remote()
+        .map(|remote| remote.transferred())
+        .unwrap_or_default()
+}
+
+/// `1.5 MB`: decimal units, as transfer tools print them.
+pub fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        0..1_000 => format!("{bytes} B"),
+        1_000..1_000_000 => format!("{:.1} kB", bytes as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", bytes as f64 / 1e6),
+        _ => format!("{:.2} GB", bytes as f64 / 1e9),
     }
 }

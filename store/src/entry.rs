@@ -134,6 +134,8 @@ pub enum Origin {
     Cached,
     /// Made now.
     Ran,
+    /// Brought from the remote cache, checked, and published here.
+    Remote,
 }
 
 /// An entry in the store, checked.
@@ -144,6 +146,8 @@ pub struct Found {
     /// The entry's tree, if it has one.
     pub tree: Option<PathBuf>,
     pub index: Option<TreeIndex>,
+    /// The blobs and trees it refers to.
+    pub needs: Needs,
     pub origin: Origin,
 }
 
@@ -221,8 +225,52 @@ impl Store {
             }
             .into());
         }
+        if let Some(found) = self.pull(name) {
+            return Ok(found);
+        }
         let produced = make()?;
-        Ok(self.publish(name, produced)?)
+        let found = self.publish(name, produced, Origin::Ran)?;
+        if let Some(remote) = &self.remote {
+            remote.push(self, &found);
+        }
+        Ok(found)
+    }
+
+    /// The entry `name` from the store, else from the remote cache, under its
+    /// lock; none if neither has it whole. For a remote bringing in what an
+    /// entry needs.
+    pub fn obtain(&self, name: &EntryName) -> Option<Found> {
+        if let EntryName::Tree(tree) = name
+            && !is_plain_name(tree)
+        {
+            return None;
+        }
+        let _lock = self.lock(&name.lock_name()).ok()?;
+        match self.lookup(name, Check::Tree) {
+            Ok(found) => return Some(found),
+            Err(Unusable::Missing) => {}
+            Err(Unusable::Damaged(_)) => self.evict(name),
+        }
+        if self.read_only {
+            return None;
+        }
+        self.pull(name)
+    }
+
+    /// Asks the remote cache for `name`; what it brings is published here.
+    fn pull(&self, name: &EntryName) -> Option<Found> {
+        let remote = self.remote.as_ref()?;
+        let produced = remote.pull(self, name)?;
+        match self.publish(name, produced, Origin::Remote) {
+            Ok(found) => Some(found),
+            Err(error) => {
+                tracing::warn!(
+                    "{} came from the remote cache but could not be kept: {error}; it is made here",
+                    name.relative()
+                );
+                None
+            }
+        }
     }
 
     /// The entry `name`, if the store has it and it passes the quick check.
@@ -290,6 +338,7 @@ impl Store {
             manifest,
             tree,
             index,
+            needs,
             origin: Origin::Cached,
         })
     }
@@ -300,7 +349,12 @@ impl Store {
         TreeIndex::make(tree.path())
     }
 
-    fn publish(&self, name: &EntryName, produced: Produced) -> Result<Found, StoreError> {
+    fn publish(
+        &self,
+        name: &EntryName,
+        produced: Produced,
+        origin: Origin,
+    ) -> Result<Found, StoreError> {
         let staging = self.temp_entry()?;
         let dir = staging.path();
         fs::create_dir(dir).map_err(|e| StoreError::io("create", dir, e))?;
@@ -340,7 +394,8 @@ impl Store {
                 .map_err(|e| StoreError::io("read back", &target, e))?,
             tree: has_tree.then_some(tree),
             index,
-            origin: Origin::Ran,
+            needs: produced.needs,
+            origin,
         })
     }
 

@@ -37,6 +37,7 @@ pub mod history;
 pub mod index;
 pub mod key;
 mod lock;
+mod remote;
 mod stage;
 mod temp;
 pub mod verify;
@@ -54,6 +55,7 @@ pub use error::StoreError;
 pub use index::{Damage, Thoroughness, TreeIndex};
 pub use key::StageKey;
 pub use lock::LockGuard;
+pub use remote::{Remote, Transferred};
 pub use stage::{Stage, StageOutput, Work};
 pub use temp::TempEntry;
 
@@ -72,6 +74,8 @@ pub struct Store {
     read_only: bool,
     /// Shared while this store is open, exclusive for `gc`.
     _in_use: Option<Arc<File>>,
+    /// The shared cache behind this one, asked on a miss (see [`Remote`]).
+    remote: Option<Arc<dyn Remote>>,
 }
 
 impl Store {
@@ -130,6 +134,7 @@ impl Store {
             verify_all: false,
             read_only: false,
             _in_use: None,
+            remote: None,
         };
         for dir in ["blobs/sha256", "stages", "trees", "git", "tmp", "locks"] {
             let path = root.join(dir);

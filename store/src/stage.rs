@@ -103,14 +103,16 @@ impl Store {
         let mut found = self.entry(&name, || S::run(input, settings, &work))?;
         let manifest = match S::Output::decode(&found.manifest) {
             Ok((_, manifest)) => manifest,
-            Err(error) if found.origin == Origin::Cached => {
+            Err(error) if found.origin != Origin::Ran => {
                 tracing::warn!(
                     "the store's {} holds a manifest that does not decode ({error}); running {} again",
                     name.relative(),
                     S::STAGE
                 );
                 self.evict_locked(&name)?;
-                found = self.entry(&name, || S::run(input, settings, &work))?;
+                // Not from the remote again: it would bring the same bytes.
+                let local = self.without_remote();
+                found = local.entry(&name, || S::run(input, settings, &work))?;
                 S::Output::decode(&found.manifest)
                     .map_err(|e| bad_manifest(&name, e))?
                     .1
