@@ -42,11 +42,75 @@ pub struct GlobalArgs {
     /// Only errors on stderr
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+/// The shared cache behind the store: flags over `[cache]` of pyfod.toml.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CacheArgs {
+    /// A shared stage cache behind the store: s3://bucket/prefix or file:///dir
+    #[arg(long, global = true, env = "PYFOD_REMOTE", value_name = "URL")]
+    pub remote: Option<String>,
+
+    /// read: use the remote's results; write: also upload (needs a secret key); off
+    /// [default: write with a secret key, else read]
+    #[arg(long, global = true, env = "PYFOD_REMOTE_MODE", value_name = "MODE")]
+    pub remote_mode: Option<pyfod_remote::Mode>,
+
+    /// A public key (name:base64) whose signed results are used; repeatable
+    #[arg(
+        long = "trusted-public-key",
+        global = true,
+        env = "PYFOD_TRUSTED_PUBLIC_KEYS",
+        value_delimiter = ' ',
+        value_name = "KEY"
+    )]
+    pub trusted_public_keys: Vec<String>,
+
+    /// The file holding the secret key (name:base64) that signs uploads
+    #[arg(
+        long,
+        global = true,
+        env = "PYFOD_SECRET_KEY_FILE",
+        value_name = "FILE"
+    )]
+    pub secret_key_file: Option<PathBuf>,
+}
+
+impl CacheArgs {
+    pub fn flags(&self) -> pyfod_remote::CacheFlags {
+        pyfod_remote::CacheFlags {
+            remote: self.remote.clone().filter(|r| !r.is_empty()),
+            mode: self.remote_mode,
+            trusted_public_keys: self
+                .trusted_public_keys
+                .iter()
+                .filter(|k| !k.is_empty())
+                .cloned()
+                .collect(),
+            secret_key_file: self.secret_key_file.clone(),
+        }
+    }
 }
 
 impl GlobalArgs {
     pub fn open_store(&self) -> anyhow::Result<Store> {
-        Ok(Store::open_or_default(self.store.as_deref())?)
+        self.open_store_with(&pyfod_remote::CacheConfig::default())
+    }
+
+    /// Opens the store, with the remote the flags or `file` (pyfod.toml's
+    /// `[cache]`) name behind it.
+    pub fn open_store_with(&self, file: &pyfod_remote::CacheConfig) -> anyhow::Result<Store> {
+        let store = Store::open_or_default(self.store.as_deref())?;
+        let Some(settings) = pyfod_remote::config::resolve(file, &self.cache.flags()) else {
+            return Ok(store);
+        };
+        match pyfod_remote::RemoteCache::open(&settings)? {
+            Some(remote) => Ok(store.with_remote(remote)),
+            None => Ok(store),
+        }
     }
 
     /// What every binary does first: logging, and signals that end the builds

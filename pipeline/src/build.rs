@@ -109,10 +109,10 @@ pub struct BuildCommand {
 
 pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     refuse_before_work(command)?;
-    let store = global
-        .open_store()?
-        .verifying_everything(command.verify_store);
     let settings = BuildSettings::resolve(command)?;
+    let store = global
+        .open_store_with(&settings.cache)?
+        .verifying_everything(command.verify_store);
     let mut chain = Chain {
         store: &store,
         settings: &settings,
@@ -134,7 +134,10 @@ pub fn execute(command: &BuildCommand, global: &GlobalArgs) -> anyhow::Result<Ex
     };
     let mut steps = chain.steps;
     steps.line("hash", "from the scrubbed tree");
-    crate::delivery::deliver(command, &store, &settings, &result)
+    let delivered = crate::delivery::deliver(command, &store, &settings, &result);
+    store.finish_remote();
+    steps.remote_summary(&store);
+    delivered
 }
 
 /// What can be refused before any work: a contradictory span, an `--out` that

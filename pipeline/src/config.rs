@@ -21,6 +21,8 @@ pub struct ProjectConfig {
     #[serde(default)]
     pub install: InstallConfig,
     pub scrub: Option<ScrubConfig>,
+    #[serde(default)]
+    pub cache: pyfod_remote::CacheConfig,
 }
 
 /// `preset = "seed"`: what the seed does — uv's install metadata (`--compat uv=…`)
@@ -57,6 +59,7 @@ pub fn read(path: &Path) -> Result<ProjectConfig, pyfod_config::TomlError> {
     let base = path.parent().unwrap_or(Path::new("."));
     config.build = config.build.relative_to(base);
     config.scrub = config.scrub.map(|s| s.relative_to(base));
+    config.cache = config.cache.relative_to(base);
     Ok(config)
 }
 

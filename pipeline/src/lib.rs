@@ -7,6 +7,7 @@ mod chain;
 mod config;
 mod delivery;
 mod diff;
+mod key_command;
 mod manifest_show;
 mod nix_command;
 mod nix_project;
@@ -56,6 +57,9 @@ pub enum Commands {
     /// Nix's side: the fixed-output derivation that runs `pyfod build`
     #[command(subcommand)]
     Nix(nix_command::NixCommand),
+    /// Signing keys for a shared remote cache
+    #[command(subcommand)]
+    Key(key_command::KeyCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,5 +86,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Commands::Build(command) => build::execute(command, &cli.global),
         Commands::Store(command) => store_command::execute(command, &cli.global),
         Commands::Nix(command) => nix_command::execute(command, &cli.global),
+        Commands::Key(command) => key_command::execute(command),
     }
 }

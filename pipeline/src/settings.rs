@@ -25,6 +25,8 @@ pub struct BuildSettings {
     pub build: pyfod_build_sdist::Settings,
     pub install: pyfod_install::Settings,
     pub scrub: pyfod_scrub::Settings,
+    /// `[cache]`: the shared cache behind the store.
+    pub cache: pyfod_remote::CacheConfig,
 }
 
 impl BuildSettings {
@@ -61,6 +63,7 @@ impl BuildSettings {
             build,
             install,
             scrub,
+            cache: project.cache.clone(),
         })
     }
 

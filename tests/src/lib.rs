@@ -9,6 +9,7 @@
 //! - [`nixbuild`]: the real Nix building derivations, sandboxed, with a stand-in nixpkgs.
 //! - [`uvproject`]: projects locked and synced by the real `uv` against the test index.
 //! - [`sources`]: source fixtures as sdists and git repositories, and the build tools.
+//! - [`s3`]: a real S3 server (`s3s-fs`) on 127.0.0.1, for the remote cache.
 //! - `fixtures/`: the seed's installPhase as a shell script, the reference for scrub.
 
 pub mod index;
@@ -16,6 +17,7 @@ pub mod nixbuild;
 pub mod nixlike;
 pub mod oracle;
 mod random;
+pub mod s3;
 pub mod sources;
 pub mod uvproject;
 mod venv;
