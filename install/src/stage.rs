@@ -62,6 +62,12 @@ impl pyfod_store::Stage for Install {
     type Output = InstallManifest;
     type Error = InstallError;
 
+    /// A venv made where the store keeps it (a build environment) names the
+    /// store's path in its scripts and `pyvenv.cfg`.
+    fn located_in_store(settings: &Settings) -> bool {
+        settings.layout.prefix.as_os_str().is_empty()
+    }
+
     /// The wheels by content: what the manifest says of them beyond that (how
     /// a wheel was built, the log of its build) changes nothing installed.
     fn input_digest(input: &WheelsInput) -> Sha256 {

@@ -96,6 +96,19 @@ pub fn path_bytes<S: serde::Serializer>(
     serializer.serialize_bytes(path.as_os_str().as_bytes())
 }
 
+/// A path in a key, as its bytes (see [`path_bytes`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PathKey<'a>(pub &'a std::path::Path);
+
+impl serde::Serialize for PathKey<'_> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        path_bytes(self.0, serializer)
+    }
+}
+
 /// [`path_bytes`] for an optional path.
 pub fn option_path_bytes<S: serde::Serializer>(
     path: &Option<std::path::PathBuf>,

@@ -38,6 +38,13 @@ pub trait Stage {
         true
     }
 
+    /// Whether the output depends on where the store is (a venv made for the
+    /// place the store keeps it): then the store's root is in the key, and two
+    /// stores at different paths, on one machine or two, share nothing of it.
+    fn located_in_store(_settings: &Self::Settings) -> bool {
+        false
+    }
+
     /// Does the work; the result is published under the key by the store.
     fn run(
         input: &Self::Input,
@@ -90,17 +97,32 @@ impl Store {
         settings: &S::Settings,
     ) -> Result<StageOutput<S::Output>, S::Error> {
         let input_digest = S::input_digest(input);
-        let key = StageKey::new(S::STAGE.name(), S::FORMAT_VERSION, &input_digest, settings);
+        let key = if S::located_in_store(settings) {
+            let root = crate::key::PathKey(self.root());
+            StageKey::new(
+                S::STAGE.name(),
+                S::FORMAT_VERSION,
+                &input_digest,
+                &(settings, root),
+            )
+        } else {
+            StageKey::new(S::STAGE.name(), S::FORMAT_VERSION, &input_digest, settings)
+        };
         let name = EntryName::Stage(key);
         let work = Work {
             store: self,
             key,
             input_digest,
         };
-        if !S::reuse(settings) {
+        // A stage that must run (`--check`) runs: neither this store nor the
+        // remote may stand in for it.
+        let store = if S::reuse(settings) {
+            self
+        } else {
             self.evict_locked(&name)?;
-        }
-        let mut found = self.entry(&name, || S::run(input, settings, &work))?;
+            &self.without_remote()
+        };
+        let mut found = store.entry(&name, || S::run(input, settings, &work))?;
         let manifest = match S::Output::decode(&found.manifest) {
             Ok((_, manifest)) => manifest,
             Err(error) if found.origin != Origin::Ran => {

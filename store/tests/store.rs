@@ -268,3 +268,44 @@ fn named_locks_serialise_work() {
     });
     assert_eq!(*order.lock().unwrap(), ["first", "second"]);
 }
+
+/// A stage whose settings say whether its output names the store's path.
+struct Located;
+
+impl pyfod_store::Stage for Located {
+    const STAGE: pyfod_manifest::Stage = pyfod_manifest::Stage::Install;
+    const FORMAT_VERSION: u32 = 1;
+    type Input = ();
+    type Settings = bool;
+    type Output = pyfod_manifest::HashManifest;
+    type Error = StoreError;
+
+    fn input_digest(_: &()) -> Sha256 {
+        Sha256::of(b"the same input")
+    }
+
+    fn located_in_store(located: &bool) -> bool {
+        *located
+    }
+
+    fn run(_: &(), _: &bool, work: &pyfod_store::Work<'_>) -> Result<Produced, StoreError> {
+        let manifest = pyfod_manifest::HashManifest {
+            nar_sha256: Sha256::of(b"tree"),
+            nar_size: 0,
+            entries: Vec::new(),
+            inputs: Vec::new(),
+        };
+        Ok(Produced::manifest(work.encode(&manifest), Needs::default()))
+    }
+}
+
+#[test]
+fn an_output_made_for_where_the_store_is_is_keyed_by_that_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let here = Store::open(&tmp.path().join("here")).unwrap();
+    let there = Store::open(&tmp.path().join("there")).unwrap();
+    let key = |store: &Store, located: bool| store.run_stage::<Located>(&(), &located).unwrap().key;
+    assert_eq!(key(&here, false), key(&there, false));
+    assert_ne!(key(&here, true), key(&there, true));
+    assert_eq!(key(&here, true), key(&here, true));
+}
