@@ -11,7 +11,7 @@ use pep508_rs::pep440_rs::Version;
 use pyfod_digest::Sha256;
 use pyfod_manifest::{Artifact, FetchedPackage, StoredFile, WheelEntry, WheelOrigin};
 use pyfod_python::BuildIdentity;
-use pyfod_store::{EntryName, Needs, Produced, StageKey, Store};
+use pyfod_store::{EntryName, Needs, Origin, Produced, StageKey, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::build_system::BuildSystem;
@@ -72,7 +72,8 @@ struct CachedBuild {
 
 /// A stored build, or why there is none to use.
 enum Stored {
-    Found(CachedBuild),
+    /// In this store, or brought from the remote.
+    Found(CachedBuild, Origin),
     /// A package the backend asks for is not built yet.
     Waiting,
     Missing,
@@ -131,8 +132,8 @@ impl Context<'_> {
         let _lock = self.store.lock(&format!("build-{key}"))?;
         if !self.settings.check {
             match self.stored(&key, wheels) {
-                Stored::Found(cached) => {
-                    self.report(&package.name, &source.version, true, started);
+                Stored::Found(cached, origin) => {
+                    self.report(&package.name, &source.version, Some(origin), started);
                     return Ok(self.done(&source, &key, cached, true, started));
                 }
                 Stored::Waiting => return Ok(Outcome::Waiting),
@@ -156,7 +157,7 @@ impl Context<'_> {
         }
         let cached = self.publish(&key, built, source.hash_from_lock)?;
         spinner.finish_and_clear();
-        self.report(&package.name, &source.version, false, started);
+        self.report(&package.name, &source.version, None, started);
         Ok(self.done(&source, &key, cached, false, started))
     }
 
@@ -192,9 +193,10 @@ impl Context<'_> {
         StageKey::new("build-wheel-asked", FORMAT_VERSION, &key.0, asked)
     }
 
-    /// A stored build of `key`, whose backend's requests are met by `wheels`.
+    /// A stored build of `key`, whose backend's requests are met by `wheels`:
+    /// from this store, else from the remote behind it (another machine's).
     fn stored(&self, key: &StageKey, wheels: &BTreeMap<String, WheelEntry>) -> Stored {
-        let Some(record) = self.store.lookup_entry(&EntryName::Stage(*key)) else {
+        let Some(record) = self.store.obtain(&EntryName::Stage(*key)) else {
             return Stored::Missing;
         };
         let Ok(discovered) = serde_json::from_slice::<Discovered>(&record.manifest) else {
@@ -208,9 +210,12 @@ impl Context<'_> {
             }
         }
         self.store
-            .lookup_entry(&EntryName::Stage(Self::full_key(key, &asked)))
-            .and_then(|found| serde_json::from_slice(&found.manifest).ok())
-            .map_or(Stored::Missing, Stored::Found)
+            .obtain(&EntryName::Stage(Self::full_key(key, &asked)))
+            .and_then(|found| {
+                let cached = serde_json::from_slice(&found.manifest).ok()?;
+                Some(Stored::Found(cached, found.origin))
+            })
+            .unwrap_or(Stored::Missing)
     }
 
     /// Keeps a build: its wheel and log as blobs, under both its keys.
@@ -681,14 +686,15 @@ impl Context<'_> {
             .unwrap_or_else(|_| PathBuf::from("(the log could not be kept)"))
     }
 
-    fn report(&self, name: &str, version: &str, cached: bool, started: Instant) {
-        if cached {
-            self.progress.line(&format!("  {name} {version}: cached"));
-        } else {
-            let took = started.elapsed().as_secs_f64();
-            self.progress
-                .line(&format!("  {name} {version}: built ({took:.1} s)"));
-        }
+    /// One line a package: built here (`from` none), cached, or from the remote.
+    fn report(&self, name: &str, version: &str, from: Option<Origin>, started: Instant) {
+        let took = started.elapsed().as_secs_f64();
+        let what = match from {
+            None => format!("built ({took:.1} s)"),
+            Some(Origin::Remote) => format!("from the remote ({took:.1} s)"),
+            Some(_) => "cached".to_owned(),
+        };
+        self.progress.line(&format!("  {name} {version}: {what}"));
     }
 }
 

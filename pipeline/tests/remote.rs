@@ -524,3 +524,63 @@ fn keys_are_nix_compatible() {
     assert!(public.verifies(b"pyfod-entry 1\n", &signature));
     assert!(!public.verifies(b"pyfod-entry 2\n", &signature));
 }
+
+#[test]
+fn a_changed_lock_takes_each_unchanged_build_from_the_remote_and_check_still_builds() {
+    let Some(team) = Team::new("a_changed_lock_takes_each_unchanged_build") else {
+        return;
+    };
+    hash(&team.build("a", &args(&team.writer())));
+
+    // The same project less one wheel: a new fetch and build-sdist key, the
+    // same source builds, which machine B takes one by one.
+    let project = team.dir.path().join("smaller");
+    copy_dir(&hello_dir(), &project);
+    let pyproject = project.join("pyproject.toml");
+    let text = std::fs::read_to_string(&pyproject).unwrap();
+    std::fs::write(&pyproject, text.replace("\"colorless\", ", "")).unwrap();
+    let locked = Command::new("uv")
+        .args(["lock", "--offline", "--quiet"])
+        .current_dir(&project)
+        .status();
+    if !locked.is_ok_and(|s| s.success()) {
+        pyfod_tests::oracle::announce_skip("a_changed_lock_takes_each_unchanged_build", "uv");
+        return;
+    }
+    let build_smaller = |machine: &str, extra: &[&str]| {
+        let mut command = Command::new(assert_cmd::cargo::cargo_bin("pyfod"));
+        command
+            .arg("--store")
+            .arg(team.store(machine))
+            .args(["build", "--python", "python3", "--prefix", PREFIX, "--lock"])
+            .arg(project.join("uv.lock"))
+            .arg("--out")
+            .arg(team.dir.path().join(format!("{machine}-out")))
+            .args(["--remote", URL])
+            .args(args(&team.reader()))
+            .args(extra);
+        team.server.configure(&mut command);
+        run(command)
+    };
+    let b = build_smaller("b", &[]);
+    let log = stderr(&b);
+    hash(&b);
+    assert!(log.contains("build-sdist: ran ("), "{log}");
+    for package in ["plainsdist 1.0", "tinyext 1.0"] {
+        assert!(
+            log.contains(&format!("{package}: from the remote")),
+            "{package}:\n{log}"
+        );
+    }
+    assert!(!log.contains("built ("), "machine B compiled:\n{log}");
+
+    // --check builds again whatever the remote holds.
+    let c = build_smaller("c", &["--check"]);
+    let log = stderr(&c);
+    assert_eq!(hash(&c), hash(&b), "{log}");
+    assert!(
+        log.contains("tinyext 1.0: built ("),
+        "--check took the remote's build:\n{log}"
+    );
+    assert!(log.contains("build-sdist: ran ("), "{log}");
+}
