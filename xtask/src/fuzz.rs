@@ -23,6 +23,8 @@ const TARGETS: &[&str] = &[
     "wheel_text",
     "sdist",
     "manifest",
+    "nar",
+    "remote_record",
 ];
 
 pub fn run(args: &[&str]) -> anyhow::Result<()> {
@@ -168,6 +170,14 @@ fn seed(target: &str) -> anyhow::Result<PathBuf> {
             ("entry_points.txt", b"[console_scripts]\nhello = hello.cli:main [extra]\n[gui_scripts]\nwin = pkg.gui:App.run\n"),
             ("filename", b"foo_bar-1.0-2-py2.py3-none-any.whl"),
         ],
+        "nar" => &[(
+            "file.nar",
+            b"\r\0\0\0\0\0\0\0nix-archive-1\0\0\0\x01\0\0\0\0\0\0\0(\0\0\0\0\0\0\0\x04\0\0\0\0\0\0\0type\0\0\0\0\x07\0\0\0\0\0\0\0regular\0\x08\0\0\0\0\0\0\0contents\x02\0\0\0\0\0\0\0hi\0\0\0\0\0\0\x01\0\0\0\0\0\0\0)\0\0\0\0\0\0\0",
+        )],
+        "remote_record" => &[(
+            "record",
+            b"pyfod-entry 1\nentry stages/af7299983d3ef07a1a864f33ee758cf1999fb2dddc4f00515df60fde3d975d12\nmanifest 398af507c9befda756fbe1ca8d844c8eb4a5e57f42c83dad20ae161b99811c17 654\ntree cfcdabcf61a0c06c52244077eee6641d87f7663e725992ad4bf3049d9fc3a05c 28208\nneed-blob 398af507c9befda756fbe1ca8d844c8eb4a5e57f42c83dad20ae161b99811c17 654\nneed-tree dir-619674832c8bef75a9b6261846d76dac2b9d76853aa6e12893da779548624f27\nsig test-1:gyqs4hGsWV4qf22H3v0xP5ZvUrStoz2FxLrTBtmhryTW3VmldKqQLZq76d6JxvqDILVD8BIrJrUGbyZvniuPCA==\n",
+        )],
         _ => &[],
     };
     for (name, bytes) in texts {
