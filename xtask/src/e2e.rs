@@ -118,6 +118,18 @@ impl Project {
         prefix: &Path,
         extra: &[&str],
     ) -> anyhow::Result<(String, Run)> {
+        self.pyfod_build_with(store, out, prefix, extra, &[])
+    }
+
+    /// [`Project::pyfod_build`] with variables added to its environment.
+    pub fn pyfod_build_with(
+        &self,
+        store: &Path,
+        out: &Path,
+        prefix: &Path,
+        extra: &[&str],
+        env: &[(&str, String)],
+    ) -> anyhow::Result<(String, Run)> {
         eprintln!(
             "$ pyfod build --store {} --out {} {}",
             store.display(),
@@ -135,6 +147,7 @@ impl Project {
                 .arg("--prefix")
                 .arg(prefix)
                 .args(extra)
+                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
                 .current_dir(&self.dir),
         )?;
         let hash = run.stdout.lines().last().unwrap_or_default().to_owned();

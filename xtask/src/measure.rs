@@ -15,6 +15,7 @@ pub struct Run {
     /// The process's own peak RSS, descendants not counted (`VmHWM`, sampled).
     pub own_peak_kib: u64,
     pub stdout: String,
+    pub stderr: String,
 }
 
 pub fn measure(command: &mut Command) -> anyhow::Result<Run> {
@@ -71,6 +72,7 @@ pub fn measure(command: &mut Command) -> anyhow::Result<Run> {
         peak_rss_kib: usage.ru_maxrss as u64,
         own_peak_kib,
         stdout,
+        stderr,
     })
 }
 

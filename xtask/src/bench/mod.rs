@@ -6,6 +6,7 @@ mod build;
 mod e2e;
 mod hash;
 mod install;
+mod remote;
 mod scrub;
 
 use std::fs;
@@ -18,9 +19,9 @@ use pyfod_tests::{VenvShape, venv_like_tree};
 use crate::measure::{Run, median};
 
 /// The suites `cargo xtask bench` runs with none named: those that need no
-/// network. `build` and `e2e` use the package registry and take minutes.
+/// network. `build`, `e2e` and `remote` use the package registry and take minutes.
 const SUITES: &[&str] = &["hash", "scrub", "install"];
-const ALL_SUITES: &[&str] = &["hash", "scrub", "install", "build", "e2e"];
+const ALL_SUITES: &[&str] = &["hash", "scrub", "install", "build", "e2e", "remote"];
 
 pub fn run(suites: &[&str]) -> anyhow::Result<()> {
     let suites: Vec<&str> = if suites.is_empty() {
@@ -35,6 +36,7 @@ pub fn run(suites: &[&str]) -> anyhow::Result<()> {
             "install" => install::run()?,
             "build" => build::run()?,
             "e2e" => e2e::run()?,
+            "remote" => remote::run()?,
             "all" => run(ALL_SUITES)?,
             other => anyhow::bail!(
                 "unknown benchmark `{other}`; the benchmarks are: {} (or all)",
