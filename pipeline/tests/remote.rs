@@ -532,13 +532,13 @@ fn a_changed_lock_takes_each_unchanged_build_from_the_remote_and_check_still_bui
     };
     hash(&team.build("a", &args(&team.writer())));
 
-    // The same project less one wheel: a new fetch and build-sdist key, the
+    // The same project less one wheel (greeting): a new fetch and build-sdist key, the
     // same source builds, which machine B takes one by one.
     let project = team.dir.path().join("smaller");
     copy_dir(&hello_dir(), &project);
     let pyproject = project.join("pyproject.toml");
     let text = std::fs::read_to_string(&pyproject).unwrap();
-    std::fs::write(&pyproject, text.replace("\"colorless\", ", "")).unwrap();
+    std::fs::write(&pyproject, text.replace("\"greeting\", ", "")).unwrap();
     let locked = Command::new("uv")
         .args(["lock", "--offline", "--quiet"])
         .current_dir(&project)
