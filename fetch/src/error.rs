@@ -17,6 +17,20 @@ pub enum FetchError {
     )]
     LockVersion { path: PathBuf, version: u32 },
     #[error(
+        "{path}: lock-version {version} is not supported; pyfod reads pylock.toml version 1.x (PEP 751): write the lock with a tool of that version"
+    )]
+    PylockVersion { path: PathBuf, version: String },
+    #[error("{path}: {detail}")]
+    Pylock { path: PathBuf, detail: String },
+    #[error(
+        "{path}: package `{package}`: {detail}; the lock does not follow PEP 751: write it again with its tool"
+    )]
+    BadPylockEntry {
+        path: PathBuf,
+        package: String,
+        detail: String,
+    },
+    #[error(
         "{path}: package `{package}`: {detail}; the lock is damaged or was not written by uv: run `uv lock` again"
     )]
     BadLockEntry {

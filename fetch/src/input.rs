@@ -77,17 +77,26 @@ impl LockInput {
             path: path.to_path_buf(),
             source,
         })?;
-        let lock = lock::Lock::parse(path, &bytes)?;
-        let dir = lock_dir(path);
-        let pyproject = crate::project::read(dir)?;
-        let binary = pyproject.tool.uv.clone().merged(&settings.binary);
-        let project_name = pyproject.project.as_ref().map(|p| p.name.clone());
-        let chosen = crate::select::select(
-            &lock,
-            project_name.as_deref(),
-            &settings.target,
-            &settings.selection,
-        )?;
+        let text = std::str::from_utf8(&bytes).unwrap_or("");
+        let (lock, binary, project_name, chosen) = if crate::pylock::is_pylock(path, text) {
+            // The standard lock stands alone: no pyproject.toml, no [tool.uv].
+            let pylock = crate::pylock::PyLock::parse(path, text)?;
+            let chosen = pylock.select(path, &settings.target, &settings.selection)?;
+            let binary = BinarySettings::default().merged(&settings.binary);
+            (pylock.to_lock(path)?, binary, None, chosen)
+        } else {
+            let lock = lock::Lock::parse(path, &bytes)?;
+            let pyproject = crate::project::read(lock_dir(path))?;
+            let binary = pyproject.tool.uv.clone().merged(&settings.binary);
+            let project_name = pyproject.project.as_ref().map(|p| p.name.clone());
+            let chosen = crate::select::select(
+                &lock,
+                project_name.as_deref(),
+                &settings.target,
+                &settings.selection,
+            )?;
+            (lock, binary, project_name, chosen)
+        };
         let mut input = LockInput {
             path: path.to_path_buf(),
             lock_digest: Sha256::of(&bytes),

@@ -1,6 +1,7 @@
 //! The fetch stage: everything a `uv.lock` needs for a target, decided as
 //! `uv sync --frozen --no-install-project --no-install-workspace --no-dev`
-//! decides it.
+//! decides it; or a `pylock.toml` (PEP 751, [`pylock`]), as its PEP says an
+//! installer decides it.
 //!
 //! [`LockInput::read`] reads the lock and the `pyproject.toml` beside it, walks
 //! the graph from the roots for the target ([`select`]), picks each package's
@@ -14,6 +15,8 @@ mod error;
 mod input;
 pub mod lock;
 pub mod project;
+pub mod pylock;
+mod pylock_marker;
 pub mod select;
 pub mod tags;
 pub mod target;

@@ -97,7 +97,7 @@ impl Package {
 }
 
 /// `source = { registry = … }` and its kin: exactly one kind key.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct SourceWire {
     pub registry: Option<String>,
     pub git: Option<String>,
@@ -186,11 +186,17 @@ impl Artifact {
 }
 
 impl Lock {
+    /// Reads a `uv.lock`, or a `pylock.toml` (PEP 751) as the packages a
+    /// `uv.lock` would list.
     pub fn read(path: &Path) -> Result<Lock, FetchError> {
         let bytes = std::fs::read(path).map_err(|source| FetchError::Read {
             path: path.to_path_buf(),
             source,
         })?;
+        let text = std::str::from_utf8(&bytes).unwrap_or("");
+        if crate::pylock::is_pylock(path, text) {
+            return crate::pylock::PyLock::parse(path, text)?.to_lock(path);
+        }
         Lock::parse(path, &bytes)
     }
 
