@@ -144,7 +144,7 @@ pub struct LockBuildCommand {
     #[arg(long = "in", value_name = "FILE")]
     pub input: PathBuf,
 
-    /// The project's uv.lock, for its `[manifest] build-constraints`
+    /// The project's lock, for a uv.lock's `[manifest] build-constraints` (a pylock.toml has none)
     #[arg(long, value_name = "FILE")]
     pub lock: Option<PathBuf>,
 

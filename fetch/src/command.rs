@@ -41,37 +41,8 @@ pub struct Args {
     #[arg(long, value_name = "SPEC|FILE")]
     pub target: Option<String>,
 
-    /// Include this extra of the project (repeatable)
-    #[arg(long = "extra", value_name = "EXTRA")]
-    pub extras: Vec<String>,
-
-    /// Include every extra of the project
-    #[arg(long)]
-    pub all_extras: bool,
-
-    /// Include this dependency group (repeatable)
-    #[arg(long = "group", value_name = "GROUP")]
-    pub groups: Vec<String>,
-
-    /// Only this dependency group, not the project's dependencies (repeatable)
-    #[arg(long = "only-group", value_name = "GROUP")]
-    pub only_groups: Vec<String>,
-
-    /// Include the `dev` group (left out by default, as the seed's `--no-dev` does)
-    #[arg(long)]
-    pub dev: bool,
-
-    /// Leave this package out (repeatable)
-    #[arg(long = "no-install-package", value_name = "NAME")]
-    pub no_install: Vec<String>,
-
-    /// Fetch the project itself too
-    #[arg(long)]
-    pub install_project: bool,
-
-    /// Fetch the workspace members too
-    #[arg(long)]
-    pub install_workspace: bool,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
 
     /// Use sdists, never wheels (adds to `[tool.uv] no-binary`)
     #[arg(long)]
@@ -107,6 +78,61 @@ pub struct Args {
     pub jobs: Option<usize>,
 }
 
+/// What of the lock to install: `pyfod fetch`'s and `pyfod build`'s flags. For a
+/// `pylock.toml`, extras and groups are the PEP's `extras` and `dependency_groups`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SelectionArgs {
+    /// Include this extra of the project (repeatable)
+    #[arg(long = "extra", value_name = "EXTRA")]
+    pub extras: Vec<String>,
+
+    /// Include every extra of the project
+    #[arg(long)]
+    pub all_extras: bool,
+
+    /// Include this dependency group (repeatable); for a pylock.toml, instead of its default-groups
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+
+    /// Only this dependency group, not the project's dependencies (repeatable)
+    #[arg(long = "only-group", value_name = "GROUP")]
+    pub only_groups: Vec<String>,
+
+    /// Include the `dev` group (left out by default, as the seed's `--no-dev` does)
+    #[arg(long)]
+    pub dev: bool,
+
+    /// Leave this package out (repeatable)
+    #[arg(long = "no-install-package", value_name = "NAME")]
+    pub no_install: Vec<String>,
+
+    /// Fetch the project itself too
+    #[arg(long)]
+    pub install_project: bool,
+
+    /// Fetch the workspace members too
+    #[arg(long)]
+    pub install_workspace: bool,
+}
+
+impl SelectionArgs {
+    pub fn selection(&self) -> Selection {
+        let mut groups = self.groups.clone();
+        if self.dev {
+            groups.push("dev".into());
+        }
+        Selection {
+            extras: self.extras.clone(),
+            all_extras: self.all_extras,
+            groups,
+            only_groups: self.only_groups.clone(),
+            no_install: self.no_install.clone(),
+            install_project: self.install_project,
+            install_workspace: self.install_workspace,
+        }
+    }
+}
+
 fn parse_mirror(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((from, to)) if !from.is_empty() && !to.is_empty() => {
@@ -134,21 +160,9 @@ impl Args {
 
     /// These flags as the stage's settings, for `target`.
     pub fn settings(&self, target: Target) -> Settings {
-        let mut groups = self.groups.clone();
-        if self.dev {
-            groups.push("dev".into());
-        }
         Settings {
             target,
-            selection: Selection {
-                extras: self.extras.clone(),
-                all_extras: self.all_extras,
-                groups,
-                only_groups: self.only_groups.clone(),
-                no_install: self.no_install.clone(),
-                install_project: self.install_project,
-                install_workspace: self.install_workspace,
-            },
+            selection: self.selection.selection(),
             binary: BinarySettings {
                 no_binary: self.no_binary,
                 no_binary_package: self.no_binary_package.clone(),

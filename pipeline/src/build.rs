@@ -24,6 +24,9 @@ pub struct BuildCommand {
     #[arg(long, value_name = "FILE", default_value = "uv.lock")]
     pub lock: PathBuf,
 
+    #[command(flatten)]
+    pub selection: pyfod_fetch::command::SelectionArgs,
+
     /// The interpreter to build for and run on [default: python3]
     #[arg(long, value_name = "PYTHON")]
     pub python: Option<String>,

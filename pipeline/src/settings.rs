@@ -40,6 +40,7 @@ impl BuildSettings {
         let interpreter = Interpreter::probe(python)?;
         let mut fetch = pyfod_fetch::Settings::for_target(pyfod_fetch::Target::of(&interpreter)?);
         fetch.outside_project = project.fetch.outside_project.unwrap_or_default();
+        fetch.selection = command.selection.selection();
         let mut build_config = project.build.clone();
         if !command.pass_env.is_empty() {
             let mut patterns = build_config.pass_env();
