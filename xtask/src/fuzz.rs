@@ -25,6 +25,7 @@ const TARGETS: &[&str] = &[
     "manifest",
     "nar",
     "remote_record",
+    "pylock",
 ];
 
 pub fn run(args: &[&str]) -> anyhow::Result<()> {
@@ -147,6 +148,7 @@ fn seed(target: &str) -> anyhow::Result<PathBuf> {
     let hello = root.join("examples/hello");
     let files: Vec<PathBuf> = match target {
         "uv_lock" => vec![hello.join("uv.lock")],
+        "pylock" => vec![root.join("fetch/tests/fixtures/pylock.toml")],
         "pyproject" => vec![
             hello.join("pyproject.toml"),
             root.join("examples/authentik-like/pyproject.toml"),
