@@ -8,7 +8,7 @@
 //! the backend through its own hook runner ([`hooks`]), and re-packs the wheel
 //! canonically ([`repack`]). Each build is cached in the store by the digests of
 //! its source, build environment, settings and interpreter ([`package_build`]);
-//! [`waves`] orders the builds.
+//! [`schedule`] orders the builds.
 
 pub mod build_system;
 pub mod check;
@@ -23,9 +23,9 @@ pub mod package_build;
 pub mod progress;
 pub mod repack;
 pub mod requirements;
+pub mod schedule;
 mod stage;
 pub mod unpack;
-pub mod waves;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -295,7 +295,7 @@ impl BuildError {
     }
 }
 
-pub use waves::Report;
+pub use schedule::Report;
 
 /// The versions of the `[build] system-libraries`, by `pkg-config --modversion`,
 /// with `[build.env]`'s `PKG_CONFIG_PATH` in front; sorted by module.

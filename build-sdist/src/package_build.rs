@@ -19,7 +19,7 @@ use crate::config::ConfigValue;
 use crate::environment::{self, Place};
 use crate::hooks::{self, Answer, Backend};
 use crate::requirements::{Available, Wanted};
-use crate::waves::Report;
+use crate::schedule::Report;
 use crate::{BuildEnv, BuildError, FORMAT_VERSION, Settings};
 
 pub(crate) enum Outcome {

@@ -70,7 +70,7 @@ impl pyfod_store::Stage for BuildSdist {
         settings: &Settings,
         work: &Work<'_>,
     ) -> Result<Produced, BuildError> {
-        let (manifest, _) = crate::waves::run(&input.fetch, &input.envs, settings, work.store)?;
+        let (manifest, _) = crate::schedule::run(&input.fetch, &input.envs, settings, work.store)?;
         let mut needs = Needs::default();
         for entry in &manifest.wheels {
             needs.blobs.push((entry.wheel.sha256, entry.wheel.size));

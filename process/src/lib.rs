@@ -8,7 +8,12 @@
 //!   [`handle_signals`]), every group still running is ended, the waits return
 //!   [`ProcessError::Interrupted`], and pyfod unwinds, removing its work areas,
 //!   then exits 128 + the signal's number.
+//!
+//! The CPU time of each child, with everything it started and waited for, is
+//! added up per calling thread ([`children_cpu`]): a build runs on one thread,
+//! so that is the build's CPU time, for the critical-path report.
 
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus};
@@ -22,6 +27,18 @@ static GROUPS: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
 static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
 /// How long a group has between `SIGTERM` and `SIGKILL`.
 const GRACE: Duration = Duration::from_secs(5);
+
+thread_local! {
+    /// CPU time of the children this thread ran, and of what they waited for.
+    static CHILDREN_CPU: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+}
+
+/// The CPU time (user and system) of every child this thread has run through
+/// [`run`], with their waited-for descendants (a backend's compilers): take it
+/// before and after a piece of work for that work's share.
+pub fn children_cpu() -> Duration {
+    CHILDREN_CPU.with(Cell::get)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
@@ -91,7 +108,19 @@ fn wait(
     let started = Instant::now();
     let mut pause = Duration::from_millis(1);
     loop {
-        let waited = child.try_wait().map_err(|source| ProcessError::Spawn {
+        // Its CPU time is read while it is a zombie, before it is reaped; where
+        // waitid cannot tell, it is reaped unread.
+        let waited = match has_exited(child.id() as i32) {
+            Some(false) => None,
+            Some(true) => {
+                if let Some(cpu) = cpu_of(child.id()) {
+                    CHILDREN_CPU.with(|c| c.set(c.get() + cpu));
+                }
+                Some(child.wait())
+            }
+            None => child.try_wait().transpose(),
+        };
+        let waited = waited.transpose().map_err(|source| ProcessError::Spawn {
             what: what.to_owned(),
             source,
         })?;
@@ -119,6 +148,38 @@ fn wait(
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(50));
     }
+}
+
+/// Whether `pid` has exited, without reaping it (`waitid` with `WNOWAIT`);
+/// none when waitid fails.
+fn has_exited(pid: i32) -> Option<bool> {
+    // SAFETY: siginfo_t is plain data that waitid fills in; zeroed is valid.
+    #[allow(unsafe_code)]
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        if libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) != 0 {
+            return None;
+        }
+        Some(info.si_pid() != 0)
+    }
+}
+
+/// A process's user and system time with its waited-for children's, from
+/// `/proc/<pid>/stat` (fields 14 to 17, in clock ticks).
+fn cpu_of(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields start after the last `)`.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields
+        .get(11..15)?
+        .iter()
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    // SAFETY: sysconf takes an integer and returns one.
+    #[allow(unsafe_code)]
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some(Duration::from_millis(ticks * 1000 / per_second))
 }
 
 /// Ends a group: `SIGTERM`, a grace period, `SIGKILL`; reaps the child.

@@ -24,8 +24,25 @@ pub fn run() -> anyhow::Result<()> {
     let _ = fs::remove_dir_all(&store);
 
     eprintln!("bench e2e: cold, pyfod then the seed's way");
-    let (_, cold) = project.pyfod_build(&store, &dir.join("out"), prefix, &[])?;
+    let (cold_hash, cold) = project.pyfod_build(&store, &dir.join("out"), prefix, &["-v"])?;
     let (_, seed_cold) = project.seed_way(&dir.join("seed-venv"))?;
+    let cold_floor = Floor::of(&cold)?;
+
+    eprintln!("bench e2e: cold again with --jobs 1, in another empty store");
+    let serial_store = dir.join("store-jobs1");
+    let _ = fs::remove_dir_all(&serial_store);
+    let (serial_hash, serial) = project.pyfod_build(
+        &serial_store,
+        &dir.join("out-jobs1"),
+        prefix,
+        &["-v", "--jobs", "1"],
+    )?;
+    anyhow::ensure!(
+        serial_hash == cold_hash,
+        "--jobs 1 gave another hash: {serial_hash} vs {cold_hash}"
+    );
+    let serial_floor = Floor::of(&serial)?;
+    let _ = fs::remove_dir_all(&serial_store);
 
     eprintln!("bench e2e: no-op re-run");
     let (_, noop) = project.pyfod_build(&store, &dir.join("out"), prefix, &[])?;
@@ -67,6 +84,13 @@ pub fn run() -> anyhow::Result<()> {
         mib(cold.own_peak_kib * 1024),
     ]);
     table.row(&[
+        "cold, --jobs 1".to_owned(),
+        seconds(serial.wall),
+        of_seed(serial.wall),
+        format!("{:.3}", serial.wall.as_secs_f64() / cold.wall.as_secs_f64()),
+        mib(serial.own_peak_kib * 1024),
+    ]);
+    table.row(&[
         "no-op re-run".to_owned(),
         seconds(noop.wall),
         of_seed(noop.wall),
@@ -80,7 +104,85 @@ pub fn run() -> anyhow::Result<()> {
         format!("{:.3}", one.wall.as_secs_f64() / cold.wall.as_secs_f64()),
         mib(one.own_peak_kib * 1024),
     ]);
+    println!(
+        "\nThe floor (`pyfod build -v`'s critical-path report): the builds' own CPU time over"
+    );
+    println!(
+        "the cores they may use, plus the time outside the builds (fetch, build environments,"
+    );
+    println!("install, scrub, hash, the copy to --out), as measured in the same run.\n");
+    let floors = Table::new(
+        &[
+            "cold run",
+            "wall",
+            "builds wall",
+            "builds CPU",
+            "cores",
+            "floor",
+            "× floor",
+        ],
+        &[14, 10, 12, 11, 5, 10, 8],
+    );
+    for (what, run, floor) in [
+        ("all cores", &cold, &cold_floor),
+        ("--jobs 1", &serial, &serial_floor),
+    ] {
+        let total = floor.total(run.wall.as_secs_f64());
+        floors.row(&[
+            what.to_owned(),
+            seconds(run.wall),
+            format!("{:.1} s", floor.builds_wall),
+            format!("{:.1} s", floor.builds_cpu),
+            floor.cores.to_string(),
+            format!("{total:.1} s"),
+            format!("{:.3}", run.wall.as_secs_f64() / total),
+        ]);
+    }
+    println!("\ncritical path of the cold build (all cores):\n");
+    for line in cold
+        .stderr
+        .lines()
+        .filter(|l| l.contains(" at ") && l.contains(" cpu "))
+    {
+        println!("    {}", line.trim_start_matches(" INFO").trim_start());
+    }
     Ok(())
+}
+
+/// The builds' figures from the `builds: … floor …` line of `pyfod build -v`.
+struct Floor {
+    builds_wall: f64,
+    builds_cpu: f64,
+    cores: usize,
+}
+
+impl Floor {
+    fn of(run: &crate::measure::Run) -> anyhow::Result<Floor> {
+        let line = run
+            .stderr
+            .lines()
+            .find(|l| l.contains("builds: ") && l.contains(" floor "))
+            .context("pyfod build -v printed no critical-path summary")?;
+        let number_before = |marker: &str| -> anyhow::Result<f64> {
+            let head = &line[..line
+                .find(marker)
+                .with_context(|| format!("no `{marker}` in {line}"))?];
+            let word = head.split_whitespace().last().unwrap_or_default();
+            word.parse::<f64>()
+                .with_context(|| format!("`{word}` in {line}"))
+        };
+        Ok(Floor {
+            builds_wall: number_before(" s wall")?,
+            builds_cpu: number_before(" s CPU")?,
+            cores: number_before(" cores")? as usize,
+        })
+    }
+
+    /// The whole run's floor: the builds' CPU over the cores, and what the run
+    /// spent outside the builds, as it is.
+    fn total(&self, wall: f64) -> f64 {
+        self.builds_cpu / self.cores as f64 + (wall - self.builds_wall)
+    }
 }
 
 /// The version the lock pins for `name`.
