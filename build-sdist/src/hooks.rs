@@ -21,6 +21,8 @@ pub struct Backend<'a> {
     pub package: &'a str,
     /// How long one hook may run.
     pub timeout: Option<std::time::Duration>,
+    /// How much nicer than pyfod it runs: builds others wait for run at 0.
+    pub niceness: i32,
     pub python: &'a Path,
     pub source: &'a Path,
     pub work: &'a Path,
@@ -113,7 +115,7 @@ impl Backend<'_> {
         // Its own process group: a timeout or an interrupt ends the backend and
         // everything it started.
         let what = format!("the build of {} ({hook})", self.package);
-        let status = pyfod_process::run(&mut command, &what, self.timeout)?;
+        let status = pyfod_process::run(&mut command, &what, self.timeout, self.niceness)?;
         if !status.success() {
             return Ok(Err(HookFailed {
                 hook,

@@ -38,6 +38,8 @@ pub(crate) struct Context<'a> {
     /// The main lock's packages, by normalised name.
     pub(crate) locked: &'a BTreeMap<String, &'a FetchedPackage>,
     pub(crate) progress: &'a crate::progress::Progress,
+    /// How much nicer than pyfod its backend runs (see [`crate::schedule`]).
+    pub(crate) niceness: i32,
 }
 
 /// Everything known before a build that decides its wheel: the first half of
@@ -527,6 +529,7 @@ impl Context<'_> {
         let backend = Backend {
             package: &what,
             timeout: Some(self.settings.timeout),
+            niceness: self.niceness,
             python: &self.python,
             source: &prepared.source,
             work,

@@ -53,7 +53,7 @@ pub fn run(
         .iter()
         .map(|p| (pyfod_python::normalise_name(&p.name), p))
         .collect();
-    let context_for = |package: &FetchedPackage| {
+    let context_for = |package: &FetchedPackage, niceness: i32| {
         let build_env = envs.for_package(&package.name);
         Context {
             store,
@@ -63,12 +63,19 @@ pub fn run(
             available: build_env.map_or(&bare, |e| &available[&e.digest]),
             locked: &locked,
             progress: &progress,
+            niceness,
         }
     };
     let (mut wheels, pending) = downloaded(fetch);
-    let reports = schedule(pending, &mut wheels, settings.jobs, |package, wheels| {
-        context_for(package).build(package, wheels)
-    })?;
+    let reports = schedule(
+        pending,
+        &mut wheels,
+        settings.jobs,
+        |package, wheels, lead| {
+            let niceness = if lead { 0 } else { BESIDE_THE_LEAD };
+            context_for(package, niceness).build(package, wheels)
+        },
+    )?;
     let mut wheels: Vec<WheelEntry> = wheels.into_values().collect();
     wheels.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
     Ok((
@@ -120,6 +127,19 @@ pub struct Timing {
     pub waited: f64,
 }
 
+/// How much nicer the builds beside the lead run: the lead (the largest source
+/// running) gets the cores it can use, the others the rest. lxml's `etree.c`
+/// then compiles at full speed while the smaller builds fill the other core,
+/// instead of all of them slowing down alike and xmlsec, which needs lxml,
+/// starting late. A priority changes when a build ends, never what it makes.
+const BESIDE_THE_LEAD: i32 = 10;
+
+/// The build function the scheduler calls: a source, the wheels built so far,
+/// and whether it leads (no larger source is being built beside it).
+type BuildFn<'f> = dyn Fn(&FetchedPackage, &BTreeMap<String, WheelEntry>, bool) -> Result<Outcome, BuildError>
+    + Sync
+    + 'f;
+
 /// What the workers share.
 struct Queue<'a> {
     /// Ready to try, the one to take next last.
@@ -130,6 +150,8 @@ struct Queue<'a> {
     /// Waiting for a package of the lock that is not built yet.
     waiting: Vec<&'a FetchedPackage>,
     running: usize,
+    /// The priorities of the sources being built now.
+    building: Vec<(u64, std::cmp::Reverse<String>)>,
     wheels: BTreeMap<String, WheelEntry>,
     reports: Vec<Report>,
     failed: Option<BuildError>,
@@ -151,13 +173,15 @@ fn schedule(
     mut pending: Vec<&FetchedPackage>,
     wheels: &mut BTreeMap<String, WheelEntry>,
     jobs: usize,
-    build: impl Fn(&FetchedPackage, &BTreeMap<String, WheelEntry>) -> Result<Outcome, BuildError> + Sync,
+    build: impl Fn(&FetchedPackage, &BTreeMap<String, WheelEntry>, bool) -> Result<Outcome, BuildError>
+    + Sync,
 ) -> Result<Vec<Report>, BuildError> {
     pending.sort_by_key(|p| priority(p));
     let begun = Instant::now();
     let queue = Mutex::new(Queue {
         since: pending.iter().map(|p| (p.name.clone(), begun)).collect(),
         timings: BTreeMap::new(),
+        building: Vec::new(),
         ready: pending,
         waiting: Vec::new(),
         running: 0,
@@ -188,14 +212,7 @@ fn schedule(
     Ok(queue.reports)
 }
 
-fn worker<'a>(
-    queue: &Mutex<Queue<'a>>,
-    changed: &Condvar,
-    build: &(
-         impl Fn(&FetchedPackage, &BTreeMap<String, WheelEntry>) -> Result<Outcome, BuildError> + Sync
-     ),
-    begun: Instant,
-) {
+fn worker<'a>(queue: &Mutex<Queue<'a>>, changed: &Condvar, build: &BuildFn<'_>, begun: Instant) {
     let mut state = queue.lock().expect("no worker panics holding it");
     loop {
         if state.failed.is_some() {
@@ -211,6 +228,9 @@ fn worker<'a>(
             continue;
         };
         state.running += 1;
+        let rank = priority(package);
+        let lead = state.building.iter().all(|other| *other < rank);
+        state.building.push(rank.clone());
         let wheels = state.wheels.clone();
         let taken = Instant::now();
         let ready_since = state.since.get(&package.name).copied().unwrap_or(taken);
@@ -219,11 +239,14 @@ fn worker<'a>(
         timing.queued += (taken - ready_since).as_secs_f64();
         drop(state);
         let cpu_before = pyfod_process::children_cpu();
-        let outcome = build(package, &wheels);
+        let outcome = build(package, &wheels, lead);
         let cpu = pyfod_process::children_cpu().saturating_sub(cpu_before);
         let ended = Instant::now();
         state = queue.lock().expect("no worker panics holding it");
         state.running -= 1;
+        if let Some(at) = state.building.iter().position(|other| *other == rank) {
+            state.building.swap_remove(at);
+        }
         let timing = state.timings.get_mut(&package.name).expect("made above");
         timing.cpu += cpu.as_secs_f64();
         timing.start = (taken - begun).as_secs_f64();
