@@ -69,7 +69,7 @@ pub fn deliver(
     history
         .record_inputs(&nar_sha256, &inputs)
         .context("cannot record the build's inputs")?;
-    copy_out(built, out)?;
+    copy_out(built, out, &history)?;
     pyfod_cli::print_stdout(&format!("{}\n", nar_sha256.to_sri()));
     Ok(ExitCode::SUCCESS)
 }
@@ -99,13 +99,30 @@ fn report_mismatch(
 }
 
 /// The result into `--out`: nothing to do when it holds the same tree already;
-/// else copied beside it and renamed into place, then checked.
-fn copy_out(built: &Built, out: &std::path::Path) -> anyhow::Result<()> {
-    if out.join("pyvenv.cfg").is_file() && built.index.check(out, Thoroughness::Quick).is_ok() {
+/// only what changed when it holds the tree last delivered there (checked
+/// against that tree's index); else copied whole. Always beside it and renamed
+/// into place, then checked.
+fn copy_out(
+    built: &Built,
+    out: &std::path::Path,
+    history: &pyfod_store::history::History,
+) -> anyhow::Result<()> {
+    let is_venv = out.join("pyvenv.cfg").is_file();
+    if is_venv && built.index.check(out, Thoroughness::Quick).is_ok() {
         return Ok(());
     }
-    pyfod_store::replace_tree(&built.tree, out)
-        .with_context(|| format!("cannot write the result to {}", out.display()))?;
+    let previous = history
+        .delivered(out)
+        .map(pyfod_store::TreeIndex)
+        .filter(|old| is_venv && old.check(out, Thoroughness::Quick).is_ok());
+    match previous {
+        Some(old) => {
+            pyfod_store::update_tree(&built.tree, out, &old, &built.index)
+                .with_context(|| format!("cannot update the result in {}", out.display()))?;
+        }
+        None => pyfod_store::replace_tree(&built.tree, out)
+            .with_context(|| format!("cannot write the result to {}", out.display()))?,
+    }
     built
         .index
         .check(out, Thoroughness::Quick)
@@ -115,5 +132,8 @@ fn copy_out(built: &Built, out: &std::path::Path) -> anyhow::Result<()> {
                 "{} does not hold what was hashed after the copy; is something else writing there?",
                 out.display()
             )
-        })
+        })?;
+    history
+        .record_delivery(out, &built.index.0)
+        .context("cannot record what was delivered")
 }

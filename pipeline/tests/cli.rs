@@ -639,3 +639,82 @@ fn a_run_split_by_to_and_from_gives_the_whole_runs_hash() {
     assert!(stderr.contains("install.manifest"), "{stderr}");
     assert!(stderr.contains("--to"), "{stderr}");
 }
+
+#[test]
+fn a_changed_package_is_all_a_second_delivery_copies() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("hello");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello"))
+        .arg(&project)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let (store, out) = (tmp.path().join("store"), tmp.path().join("out"));
+    let deliver = || {
+        let output = pyfod()
+            .arg("--store")
+            .arg(&store)
+            .args([
+                "build",
+                "--python",
+                "python3",
+                "--prefix",
+                "/opt/hello",
+                "--lock",
+            ])
+            .arg(project.join("uv.lock"))
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    deliver();
+    let site = out.join("lib/python3.11/site-packages");
+    let site = if site.is_dir() {
+        site
+    } else {
+        fs::read_dir(out.join("lib"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path()
+            .join("site-packages")
+    };
+    let inode = |path: &Path| fs::metadata(path).unwrap().ino();
+    let (unchanged, changed) = (
+        site.join("greeting/__init__.py"),
+        site.join("tinyext/__init__.py"),
+    );
+    let (unchanged_before, changed_before) = (inode(&unchanged), inode(&changed));
+
+    // One package's source changes: a new venv, delivered over the old one.
+    let init = project.join("sources/tinyext/tinyext/__init__.py");
+    let mut text = fs::read_to_string(&init).unwrap();
+    text.push_str("\nANSWER = 42\n");
+    fs::write(&init, text).unwrap();
+    let hash = deliver();
+    assert!(
+        fs::read_to_string(&changed)
+            .unwrap()
+            .contains("ANSWER = 42")
+    );
+    assert_eq!(
+        inode(&unchanged),
+        unchanged_before,
+        "an unchanged file was copied again"
+    );
+    assert_ne!(inode(&changed), changed_before);
+    // What --out holds is what was hashed.
+    let tree = pyfod_nar::hash_path(&out, &pyfod_nar::HashSettings::default(), None).unwrap();
+    assert_eq!(tree.nar_sha256.to_sri(), hash);
+}

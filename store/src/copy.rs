@@ -83,6 +83,71 @@ fn copy_file(from: &Path, to: &Path, mode: u32, seal: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// Makes `out` hold `new`, the tree at `from`, when it holds `old` now (its
+/// caller checked): the files `old` and `new` share are hard links to `out`'s
+/// own, the others copied from `from`, all beside `out` first and renamed into
+/// place as [`replace_tree`] does. A release that changed one package copies
+/// that package, not the venv. Returns the bytes copied.
+pub fn update_tree(
+    from: &Path,
+    out: &Path,
+    old: &crate::TreeIndex,
+    new: &crate::TreeIndex,
+) -> io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let staging = crate::sibling_temp(out, "copy");
+    let at = |root: &Path, path: &[u8]| {
+        if path.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(std::ffi::OsStr::from_bytes(path))
+        }
+    };
+    let mut copied = 0;
+    let mut directories = Vec::new();
+    let made = (|| -> io::Result<()> {
+        for entry in &new.0.entries {
+            let path = entry.path.as_bytes();
+            let to = at(&staging, path);
+            match &entry.node {
+                pyfod_manifest::NarNode::Directory => {
+                    fs::create_dir(&to)?;
+                    directories.push((to, at(from, path)));
+                }
+                pyfod_manifest::NarNode::Symlink { target } => {
+                    symlink(std::ffi::OsStr::from_bytes(target.as_bytes()), &to)?;
+                }
+                pyfod_manifest::NarNode::Regular {
+                    executable,
+                    size,
+                    sha256,
+                } => {
+                    if old.file(path) == Some((*sha256, *size, *executable)) {
+                        fs::hard_link(at(out, path), &to)?;
+                    } else {
+                        let source = at(from, path);
+                        let mode = source.symlink_metadata()?.permissions().mode();
+                        copy_file(&source, &to, mode, true)?;
+                        copied += size;
+                    }
+                }
+            }
+        }
+        // Modes last, deepest first: a read-only directory takes no more entries.
+        for (to, source) in directories.iter().rev() {
+            let mode = source.symlink_metadata()?.permissions().mode();
+            fs::set_permissions(to, fs::Permissions::from_mode(mode))?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = made {
+        crate::temp::remove_any(&staging);
+        return Err(e);
+    }
+    swap_into_place(&staging, out)?;
+    Ok(copied)
+}
+
 /// Copies the tree at `from` to `out`, beside it first and renamed into place,
 /// so `out` is never seen half-made; an `out` already there is replaced. Files
 /// get the store's sealed mtime, so a later check of `out` against the tree's
@@ -97,17 +162,23 @@ pub fn replace_tree(from: &Path, out: &Path) -> io::Result<()> {
         crate::temp::remove_any(&staging);
         return Err(e);
     }
+    swap_into_place(&staging, out)
+}
+
+/// Renames `staging` to `out`, moving an `out` already there aside first and
+/// removing it after; on failure the old one is put back.
+fn swap_into_place(staging: &Path, out: &Path) -> io::Result<()> {
     if out.symlink_metadata().is_ok() {
         let old = crate::sibling_temp(out, "old");
         fs::rename(out, &old)?;
-        if let Err(e) = fs::rename(&staging, out) {
+        if let Err(e) = fs::rename(staging, out) {
             // Put the old one back rather than leave nothing.
             let _ = fs::rename(&old, out);
-            crate::temp::remove_any(&staging);
+            crate::temp::remove_any(staging);
             return Err(e);
         }
         crate::temp::remove_any(&old);
         return Ok(());
     }
-    fs::rename(&staging, out)
+    fs::rename(staging, out)
 }

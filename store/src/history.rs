@@ -40,6 +40,33 @@ impl History {
         self.dir.join("by-hash").join(hash.to_hex())
     }
 
+    fn delivery_file(&self, out: &std::path::Path) -> PathBuf {
+        let out = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
+        let digest = crate::key::digest(&crate::key::PathKey(&out));
+        self.dir.join("delivered").join(digest.to_hex())
+    }
+
+    /// The hash manifest of what was last delivered to `out` (`--out`).
+    pub fn delivered(&self, out: &std::path::Path) -> Option<HashManifest> {
+        let bytes = fs::read(self.delivery_file(out)).ok()?;
+        HashManifest::decode(&bytes).ok().map(|(_, m)| m)
+    }
+
+    /// Records what was delivered to `out`, so the next delivery there copies
+    /// only what changed.
+    pub fn record_delivery(
+        &self,
+        out: &std::path::Path,
+        manifest: &HashManifest,
+    ) -> std::io::Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
+        let file = self.delivery_file(out);
+        fs::create_dir_all(file.parent().expect("a parent"))?;
+        crate::write_atomic(&file, &manifest.encode(None))
+    }
+
     /// The hash manifest of this project's last build that matched `--expect`.
     pub fn last_match(&self, project: &Sha256) -> Option<HashManifest> {
         let bytes = fs::read(self.project_file(project)).ok()?;
