@@ -138,6 +138,14 @@ pub fn run() -> anyhow::Result<()> {
             format!("{:.3}", run.wall.as_secs_f64() / total),
         ]);
     }
+    println!("\nwhere the one-package change's time went:\n");
+    for line in one
+        .stderr
+        .lines()
+        .filter(|l| l.contains(": ran (") || l.contains(": cached"))
+    {
+        println!("    {line}");
+    }
     println!("\ncritical path of the cold build (all cores):\n");
     for line in cold
         .stderr
