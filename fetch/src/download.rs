@@ -34,6 +34,8 @@ pub struct Job {
     pub origin: Option<String>,
     /// From the lock; `None` only with `--allow-unhashed`.
     pub expected: Option<Sha256>,
+    /// The size the lock gives, if it gives one.
+    pub size: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,7 +195,12 @@ pub fn fetch_all(
             );
             set.spawn(async move {
                 let _permit = permits.acquire_owned().await.expect("never closed");
-                (index, fetch_one(&client, &netrc, &store, &job).await)
+                (
+                    index,
+                    fetch_one(&client, &netrc, &store, &job)
+                        .await
+                        .and_then(|f| sized(&job, f)),
+                )
             });
         }
         let mut results = vec![None; set.len()];
@@ -220,6 +227,19 @@ pub fn fetch_all(
     });
     bar.finish_and_clear();
     result
+}
+
+/// The file as fetched, if it has the size the lock gives.
+fn sized(job: &Job, fetched: Fetched) -> Result<Fetched, FetchError> {
+    match job.size {
+        Some(size) if size != fetched.size => Err(FetchError::SizeMismatch {
+            package: job.package.clone(),
+            filename: job.filename.clone(),
+            locked: size,
+            found: fetched.size,
+        }),
+        _ => Ok(fetched),
+    }
 }
 
 async fn fetch_one(

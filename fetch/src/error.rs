@@ -107,6 +107,15 @@ pub enum FetchError {
         detail: String,
     },
     #[error(
+        "{package}: {filename} is {found} bytes, but the lock says {locked}; its hash matched, so the lock's size is wrong: write the lock again with its tool"
+    )]
+    SizeMismatch {
+        package: String,
+        filename: String,
+        locked: u64,
+        found: u64,
+    },
+    #[error(
         "{package}: {url} does not have the hash the lock records; nothing was stored\n  expected: {expected}\n  actual:   {actual}\nthe index changed the file, or something between you and it did; check the index, then run `uv lock` again if the change is genuine",
         expected = expected.to_sri(),
         actual = actual.to_sri()

@@ -334,6 +334,7 @@ fn job(item: &Plan<'_>, lock_dir: &Path, settings: &Settings) -> Result<download
         location,
         origin: artifact.url.as_deref().map(choose::without_credentials),
         expected,
+        size: artifact.size,
     })
 }
 

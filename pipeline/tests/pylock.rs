@@ -571,6 +571,31 @@ fn malformed_locks_are_refused_naming_the_file_and_the_place() {
             "{what}: the file is not named: {error}"
         );
     }
+    // A size the file does not have: its hash matched, the lock is wrong.
+    let size = fs::metadata(dir.join(&file)).unwrap().len();
+    fs::write(
+        &lock,
+        format!("lock-version = \"1.0\"\ncreated-by = \"x\"\n{package}")
+            .replace("hashes = {", &format!("size = {}, hashes = {{", size + 1)),
+    )
+    .unwrap();
+    let fetch = pyfod(
+        &dir.join("store"),
+        &[
+            "fetch",
+            "--python",
+            "python3",
+            "--lock",
+            lock.to_str().unwrap(),
+        ],
+    );
+    assert!(!fetch.status.success());
+    assert!(
+        stderr(&fetch).contains(&format!("is {size} bytes, but the lock says {}", size + 1)),
+        "{}",
+        stderr(&fetch)
+    );
+
     // A newer minor version is read, with a warning.
     fs::write(
         &lock,
