@@ -160,7 +160,7 @@ impl Client {
             .store
             .put_opts(&path, PutPayload::from(bytes), PutOptions::from(mode))
             .await?;
-        self.location_up(len);
+        self.counted_up(len);
         Ok(())
     }
 
@@ -191,7 +191,7 @@ impl Client {
             writer.write(&buf[..n]);
         }
         writer.finish().await?;
-        self.location_up(size);
+        self.counted_up(size);
         Ok(())
     }
 
@@ -200,7 +200,7 @@ impl Client {
         self.counters.down.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    fn location_up(&self, bytes: u64) {
+    fn counted_up(&self, bytes: u64) {
         self.counters.up.fetch_add(bytes, Ordering::Relaxed);
     }
 }

@@ -237,24 +237,19 @@ impl Store {
     }
 
     /// The entry `name` from the store, else from the remote cache, under its
-    /// lock; none if neither has it whole. For a remote bringing in what an
-    /// entry needs.
+    /// lock, by the same path as [`Store::entry`] (damage reported and
+    /// evicted); none if neither has it whole. For a remote bringing in what an
+    /// entry needs, and a build looking for another machine's.
     pub fn obtain(&self, name: &EntryName) -> Option<Found> {
-        if let EntryName::Tree(tree) = name
-            && !is_plain_name(tree)
-        {
-            return None;
+        /// Nothing may make the entry here: absent is an answer, not an error.
+        struct Absent;
+        impl From<StoreError> for Absent {
+            fn from(_: StoreError) -> Absent {
+                Absent
+            }
         }
-        let _lock = self.lock(&name.lock_name()).ok()?;
-        match self.lookup(name, Check::Tree) {
-            Ok(found) => return Some(found),
-            Err(Unusable::Missing) => {}
-            Err(Unusable::Damaged(_)) => self.evict(name),
-        }
-        if self.read_only {
-            return None;
-        }
-        self.pull(name)
+        self.entry_checked(name, Check::Tree, || Err::<Produced, _>(Absent))
+            .ok()
     }
 
     /// Asks the remote cache for `name`; what it brings is published here.
