@@ -47,12 +47,8 @@ fn build(store: &Path, lock: &Path, out: &Path, extra: &[&str]) -> String {
     stdout_ok(&pyfod(store, &args)).trim().to_owned()
 }
 
-/// The packages a fetch manifest names, with each artifact's digest.
-fn fetched(store: &Path, lock: &Path, dir: &Path) -> Vec<(String, String)> {
-    let manifest = dir.join(format!(
-        "{}.manifest",
-        lock.file_name().unwrap().to_str().unwrap()
-    ));
+/// `pyfod fetch --lock LOCK --manifest MANIFEST`, as it ended.
+fn fetch(store: &Path, lock: &Path, manifest: &Path) -> Output {
     let args = [
         "fetch",
         "--python",
@@ -62,11 +58,25 @@ fn fetched(store: &Path, lock: &Path, dir: &Path) -> Vec<(String, String)> {
         "--manifest",
         manifest.to_str().unwrap(),
     ];
-    stdout_ok(&pyfod(store, &args));
-    let json = stdout_ok(&pyfod(
+    pyfod(store, &args)
+}
+
+/// [`fetch`], then its manifest as `pyfod manifest show` prints it.
+fn fetch_manifest(store: &Path, lock: &Path, manifest: &Path) -> String {
+    stdout_ok(&fetch(store, lock, manifest));
+    stdout_ok(&pyfod(
         store,
         &["manifest", "show", manifest.to_str().unwrap()],
+    ))
+}
+
+/// The packages a fetch manifest names, with each artifact's digest.
+fn fetched(store: &Path, lock: &Path, dir: &Path) -> Vec<(String, String)> {
+    let manifest = dir.join(format!(
+        "{}.manifest",
+        lock.file_name().unwrap().to_str().unwrap()
     ));
+    let json = fetch_manifest(store, lock, &manifest);
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     let mut out: Vec<(String, String)> = json["manifest"]["packages"]
         .as_array()
@@ -207,16 +217,7 @@ fn uv_export_of_a_registry_lock_builds_the_same_venv_to_the_hash() {
         app.join("pylock.toml"),
         manifest.to_str().unwrap().to_owned(),
     );
-    let fetch = [
-        "fetch",
-        "--python",
-        "python3",
-        "--lock",
-        lock.to_str().unwrap(),
-        "--manifest",
-        &manifest_arg,
-    ];
-    stdout_ok(&pyfod(&store, &fetch));
+    stdout_ok(&fetch(&store, &lock, &manifest));
     let build_dir = tmp.path().join("build-locks");
     let lock_build = pyfod(
         &store,
@@ -482,20 +483,7 @@ fn a_git_source_is_checked_out_at_its_commit() {
     .unwrap();
     let store = tmp.path().join("store");
     let manifest = tmp.path().join("fetch.manifest");
-    let args = [
-        "fetch",
-        "--python",
-        "python3",
-        "--lock",
-        lock.to_str().unwrap(),
-        "--manifest",
-        manifest.to_str().unwrap(),
-    ];
-    stdout_ok(&pyfod(&store, &args));
-    let json = stdout_ok(&pyfod(
-        &store,
-        &["manifest", "show", manifest.to_str().unwrap()],
-    ));
+    let json = fetch_manifest(&store, &lock, &manifest);
     assert!(json.contains(&commit), "{json}");
     assert!(
         json.contains(&format!("file://{}", repo.display())),
@@ -507,8 +495,7 @@ fn a_git_source_is_checked_out_at_its_commit() {
         .unwrap()
         .replace(&commit, &"0".repeat(40));
     fs::write(&lock, wrong).unwrap();
-    let output = pyfod(&store, &args);
-    assert!(!output.status.success());
+    assert!(!fetch(&store, &lock, &manifest).status.success());
 }
 
 #[test]
