@@ -5,6 +5,7 @@
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use pyfod_digest::Sha256;
@@ -192,6 +193,13 @@ pub(crate) fn place(
         .metadata()
         .map_err(|e| Placing::Damaged(format!("cannot be read: {e}")))?;
     pyfod_store::index::check_file(from, &meta, size, sha256).map_err(Placing::Damaged)?;
+    // A link takes the unpacked file's mode: only when it is the one this
+    // member must have, else the member is copied with its own.
+    let wanted = if executable { 0o755 } else { 0o644 };
+    let mode = match mode {
+        LinkMode::Hardlink if meta.permissions().mode() & 0o7777 != wanted => LinkMode::Copy,
+        mode => mode,
+    };
     let io = |action, source| {
         Placing::Write(WriteError::Io {
             action,

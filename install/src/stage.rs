@@ -149,8 +149,11 @@ fn install_tree(
             root,
             layout,
             &settings.interpreter,
-            // A venv in the store owns its files.
-            Some((&unpacked, LinkMode::Copy)),
+            // Linked to the unpacked wheels' files, both trees in the store:
+            // nothing writes a file of either in place (scrub writes beside and
+            // renames over), and each tree's index vouches for the bytes. What
+            // leaves the store (`--out`) is a copy.
+            Some((&unpacked, LinkMode::Hardlink)),
         )
     })
 }

@@ -231,3 +231,66 @@ fn a_crafted_manifest_cannot_lead_out_of_the_store() {
         assert!(stderr.contains(says), "{what}: {stderr}");
     }
 }
+
+/// The installed venv links the unpacked wheels' files and the scrubbed venv
+/// links the installed one's (500 MB of a real venv is not copied twice), so
+/// a file scrub rewrites must be a new file: every tree still holds what its
+/// index says, and what leaves the store shares no file with it.
+#[test]
+fn linked_trees_in_the_store_stay_whole_and_out_owns_its_files() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let out = tmp.path().join("out");
+    hash_of(&build(&store, &out, "/opt/hello"));
+    let (install, scrub) = stage_trees(&store);
+    let module = "greeting/__init__.py";
+    assert!(
+        fs::metadata(site_file(&scrub, module)).unwrap().nlink() > 2,
+        "an unchanged file is one file in the unpacked wheel, the venv and the scrubbed venv"
+    );
+    // Scrub rewrites each RECORD (the rows of the removed `bin/` go): the
+    // installed one must be left as it was.
+    let dist_info = fs::read_dir(site_file(&scrub, ""))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.starts_with("greeting") && n.ends_with(".dist-info"))
+        .unwrap();
+    let record = format!("{dist_info}/RECORD");
+    let (installed, scrubbed) = (
+        fs::read(site_file(&install, &record)).unwrap(),
+        fs::read(site_file(&scrub, &record)).unwrap(),
+    );
+    assert_ne!(installed, scrubbed, "scrub did not rewrite {record}");
+    let verify = Command::new(assert_cmd::cargo::cargo_bin("pyfod"))
+        .arg("--store")
+        .arg(&store)
+        .args(["store", "verify"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&verify.stderr);
+    assert!(verify.status.success(), "{said}");
+    assert!(said.contains(": 0 damaged"), "{said}");
+    for entry in walkdir(&out) {
+        let meta = entry.symlink_metadata().unwrap();
+        if meta.is_file() {
+            assert_eq!(meta.nlink(), 1, "{} is shared", entry.display());
+        }
+    }
+}
+
+/// Every path under `root`.
+fn walkdir(root: &Path) -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.symlink_metadata().unwrap().is_dir() {
+                stack.push(path.clone());
+            }
+            all.push(path);
+        }
+    }
+    all
+}

@@ -56,8 +56,10 @@ impl pyfod_store::Stage for Scrub {
     ) -> Result<Produced, ScrubError> {
         let store = work.store;
         let tree = store.temp_entry()?;
-        pyfod_store::copy_tree(&input.tree, tree.path())
-            .map_err(|e| ScrubError::io("copy", &input.tree, e))?;
+        // Linked: scrub edits a file only by writing beside it and renaming
+        // over it (`rewrite`), so the install entry's files stay as indexed.
+        pyfod_store::link_tree(&input.tree, tree.path())
+            .map_err(|e| ScrubError::io("link", &input.tree, e))?;
         let mut manifest = crate::scrub(tree.path(), settings)?;
         let index = store.index_tree(&tree)?;
         manifest.tree = Some(StoredTree {

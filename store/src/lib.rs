@@ -49,7 +49,7 @@ use std::sync::Arc;
 
 pub use atomic::{AtomicFile, sibling_temp, sync_dir, write_atomic};
 pub use blob::BlobWriter;
-pub use copy::{copy_tree, copy_tree_except, replace_tree, update_tree};
+pub use copy::{copy_tree, copy_tree_except, link_tree, replace_tree, update_tree};
 pub use entry::{EntryName, Found, Needs, Origin, Produced};
 pub use error::StoreError;
 pub use index::{Damage, Thoroughness, TreeIndex};
