@@ -1,4 +1,4 @@
-//! The scrub stage in the store: a copy of the installed venv, scrubbed, kept
+//! The scrub stage in the store: the installed venv linked into a new tree, scrubbed, kept
 //! under its key.
 
 use std::path::PathBuf;
