@@ -40,6 +40,8 @@ pub(crate) struct Context<'a> {
     pub(crate) progress: &'a crate::progress::Progress,
     /// How much nicer than pyfod its backend runs (see [`crate::schedule`]).
     pub(crate) niceness: i32,
+    /// Shares `--jobs` with the compilers of every build (never in a key).
+    pub(crate) jobserver: Option<&'a pyfod_process::Jobserver>,
 }
 
 /// Everything known before a build that decides its wheel: the first half of
@@ -490,6 +492,14 @@ impl Context<'_> {
             "PYTHONPATH".to_owned(),
             format!("{}/overlay", place.work.display()),
         );
+        if let (false, Some(jobserver)) = (logical, self.jobserver) {
+            // When the compilers run, never what they make: not in the key.
+            vars.insert("CARGO_MAKEFLAGS".to_owned(), jobserver.makeflags());
+            vars.insert(
+                "PYFOD_JOBSERVER".to_owned(),
+                jobserver.path().display().to_string(),
+            );
+        }
         vars
     }
 

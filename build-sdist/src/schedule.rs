@@ -10,6 +10,7 @@
 //! became what `cargo xtask bench e2e` reports.
 
 use std::collections::BTreeMap;
+use std::fs;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,11 @@ pub fn run(
         .iter()
         .map(|p| (pyfod_python::normalise_name(&p.name), p))
         .collect();
+    // `--jobs` for the builds and the compilers inside them together.
+    let area = store.temp_entry()?;
+    fs::create_dir(area.path()).map_err(|e| BuildError::io("create", area.path(), e))?;
+    let jobserver = pyfod_process::Jobserver::new(area.path(), settings.jobs)
+        .map_err(|e| BuildError::io("make the jobserver in", area.path(), e))?;
     let context_for = |package: &FetchedPackage, niceness: i32| {
         let build_env = envs.for_package(&package.name);
         Context {
@@ -64,18 +70,14 @@ pub fn run(
             locked: &locked,
             progress: &progress,
             niceness,
+            jobserver: Some(&jobserver),
         }
     };
     let (mut wheels, pending) = downloaded(fetch);
-    let reports = schedule(
-        pending,
-        &mut wheels,
-        settings.jobs,
-        |package, wheels, lead| {
-            let niceness = if lead { 0 } else { BESIDE_THE_LEAD };
-            context_for(package, niceness).build(package, wheels)
-        },
-    )?;
+    let reports = schedule(pending, &mut wheels, &jobserver, |package, wheels, lead| {
+        let niceness = if lead { 0 } else { BESIDE_THE_LEAD };
+        context_for(package, niceness).build(package, wheels)
+    })?;
     let mut wheels: Vec<WheelEntry> = wheels.into_values().collect();
     wheels.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
     Ok((
@@ -166,13 +168,14 @@ fn priority(package: &FetchedPackage) -> (u64, std::cmp::Reverse<String>) {
     (size, std::cmp::Reverse(package.name.clone()))
 }
 
-/// Builds `pending` with up to `jobs` at once. A build that waits for another
-/// package goes back to the queue whenever a build finishes; when nothing runs
-/// and nothing can start, what waits is a cycle.
+/// Builds `pending` with up to `jobs` at once, each started on a token of
+/// `jobserver` (whose other tokens its compilers share). A build that waits for
+/// another package goes back to the queue whenever a build finishes; when
+/// nothing runs and nothing can start, what waits is a cycle.
 fn schedule(
     mut pending: Vec<&FetchedPackage>,
     wheels: &mut BTreeMap<String, WheelEntry>,
-    jobs: usize,
+    jobserver: &pyfod_process::Jobserver,
     build: impl Fn(&FetchedPackage, &BTreeMap<String, WheelEntry>, bool) -> Result<Outcome, BuildError>
     + Sync,
 ) -> Result<Vec<Report>, BuildError> {
@@ -190,12 +193,13 @@ fn schedule(
         failed: None,
     });
     let changed = Condvar::new();
+    let jobs = jobserver.jobs();
     let workers = jobs
         .clamp(1, pyfod_cli::MAX_JOBS)
         .min(queue.lock().expect("fresh").ready.len().max(1));
     std::thread::scope(|scope| {
         for _ in 0..workers {
-            scope.spawn(|| worker(&queue, &changed, &build, begun));
+            scope.spawn(|| worker(&queue, &changed, &build, jobserver, begun));
         }
     });
     let queue = queue.into_inner().expect("a worker panicked");
@@ -212,7 +216,13 @@ fn schedule(
     Ok(queue.reports)
 }
 
-fn worker<'a>(queue: &Mutex<Queue<'a>>, changed: &Condvar, build: &BuildFn<'_>, begun: Instant) {
+fn worker<'a>(
+    queue: &Mutex<Queue<'a>>,
+    changed: &Condvar,
+    build: &BuildFn<'_>,
+    jobserver: &pyfod_process::Jobserver,
+    begun: Instant,
+) {
     let mut state = queue.lock().expect("no worker panics holding it");
     loop {
         if state.failed.is_some() {
@@ -238,8 +248,15 @@ fn worker<'a>(queue: &Mutex<Queue<'a>>, changed: &Condvar, build: &BuildFn<'_>, 
         timing.name = package.name.clone();
         timing.queued += (taken - ready_since).as_secs_f64();
         drop(state);
+        // The build's own token. When no other build runs, no token can be
+        // held but by one that leaked: run without rather than wait forever.
+        let token = jobserver
+            .acquire(|| queue.lock().map_or(true, |q| q.running <= 1))
+            .ok()
+            .flatten();
         let cpu_before = pyfod_process::children_cpu();
         let outcome = build(package, &wheels, lead);
+        drop(token);
         let cpu = pyfod_process::children_cpu().saturating_sub(cpu_before);
         let ended = Instant::now();
         state = queue.lock().expect("no worker panics holding it");

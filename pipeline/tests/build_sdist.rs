@@ -493,6 +493,68 @@ fn extension_modules_compile_in_parallel_into_the_same_wheel() {
     assert_eq!(serial, off);
 }
 
+/// `--jobs` is the total: two builds of four extension modules each, with
+/// `--jobs 2`, never run more than two compilers at once (each build alone
+/// would run two), and do run two. The compiler is a wrapper that notes when
+/// each compile starts and ends, and takes long enough to overlap.
+#[test]
+fn jobs_bounds_the_compilers_of_all_builds_together() {
+    use std::os::unix::fs::PermissionsExt;
+    let test = "jobs_bounds_the_compilers";
+    let tmp = tempfile::tempdir().unwrap();
+    let events = tmp.path().join("compiles");
+    let compiler = tmp.path().join("slow-cc");
+    fs::write(
+        &compiler,
+        format!(
+            "#!/bin/sh\ncase \"$*\" in *' -c '*) ;; *) exec cc \"$@\" ;; esac\n\
+             echo \"start $(date +%s.%N)\" >> {events}\nsleep 1\ncc \"$@\"; status=$?\n\
+             echo \"end $(date +%s.%N)\" >> {events}\nexit $status\n",
+            events = events.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&compiler, fs::Permissions::from_mode(0o755)).unwrap();
+    let config = format!("[build.env]\nCC = \"{}\"\n", compiler.display());
+    let Some(project) = project(
+        test,
+        &[
+            ("manyext", "manyext-a", "1.0"),
+            ("manyext", "manyext-b", "1.0"),
+        ],
+        false,
+        &config,
+    ) else {
+        return;
+    };
+    let store = project.dir.join("store");
+    let (fetch, env) = project.fetch(&store);
+    let wheels = project.dir.join("wheels.manifest");
+    let output = project.build_sdist(&store, &fetch, &env, &wheels, &["--jobs", "2"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut marks: Vec<(f64, i32)> = fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let (what, at) = line.split_once(' ').unwrap();
+            (at.parse().unwrap(), if what == "start" { 1 } else { -1 })
+        })
+        .collect();
+    assert_eq!(marks.len(), 16, "eight compiles, each started and ended");
+    // Ends before starts at the same instant: a token passed on is not an overlap.
+    marks.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let (mut running, mut most) = (0, 0);
+    for (_, step) in marks {
+        running += step;
+        most = most.max(running);
+    }
+    assert_eq!(most, 2, "compilers at once with --jobs 2");
+}
+
 /// `pyfod build` with sources: the build lock realised on the way, every stage
 /// cached on a second run, and a new version of one package rebuilds that package
 /// alone.

@@ -12,6 +12,12 @@
 //! The CPU time of each child, with everything it started and waited for, is
 //! added up per calling thread ([`children_cpu`]): a build runs on one thread,
 //! so that is the build's CPU time, for the critical-path report.
+//!
+//! [`Jobserver`] shares `--jobs` among the builds and the compilers inside them.
+
+mod jobserver;
+
+pub use jobserver::{Jobserver, Token};
 
 use std::cell::Cell;
 use std::collections::HashSet;
