@@ -1,4 +1,4 @@
-//! `pyfod build-sdist`, `pyfod-build-sdist` and `pyfod lock-build`.
+//! `pyfod build-sdist` and `pyfod-build-sdist`.
 
 use std::fs;
 use std::path::PathBuf;
@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use pyfod_cli::{EXIT_CHECK_MISMATCH, GlobalArgs};
-use pyfod_manifest::{FetchManifest, Manifest};
 
 use crate::{BuildConfig, BuildEnv, BuildEnvs, BuildError, Settings, SourcesInput};
 
@@ -132,63 +131,6 @@ pub fn execute(command: &Command, global: &GlobalArgs) -> anyhow::Result<ExitCod
             "{} wheels: {summary}, {} downloaded",
             wheels.len(),
             wheels.len() - sources
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Write a build lock: the build requirements of every sdist, locked by uv
-#[derive(Debug, Clone, clap::Args)]
-pub struct LockBuildCommand {
-    /// The fetch manifest whose sources need building
-    #[arg(long = "in", value_name = "FILE")]
-    pub input: PathBuf,
-
-    /// The project's lock, for a uv.lock's `[manifest] build-constraints` (a pylock.toml has none)
-    #[arg(long, value_name = "FILE")]
-    pub lock: Option<PathBuf>,
-
-    /// The directory to write the build project and its uv.lock into
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
-
-    /// A lock for each package's build requirements, even when one lock could hold them all
-    #[arg(long)]
-    pub per_package: bool,
-
-    /// Arguments passed on to `uv lock` (an index, --exclude-newer, …)
-    #[arg(last = true, value_name = "UV_ARGS")]
-    pub uv_args: Vec<String>,
-}
-
-pub fn execute_lock_build(
-    command: &LockBuildCommand,
-    global: &GlobalArgs,
-) -> anyhow::Result<ExitCode> {
-    let store = global.open_store()?;
-    let bytes = fs::read(&command.input)
-        .with_context(|| format!("cannot read {}", command.input.display()))?;
-    let (_, fetch) = FetchManifest::decode(&bytes)
-        .with_context(|| format!("{} is not a fetch manifest", command.input.display()))?;
-    let requirements = crate::lock_build::build_requirements(&fetch, &store)?;
-    let constraints = match &command.lock {
-        Some(lock) => crate::lock_build::build_constraints(lock)?,
-        None => Vec::new(),
-    };
-    let locks = crate::lock_build::lock(
-        &command.out,
-        &requirements,
-        &constraints,
-        &fetch.target.python_version,
-        &command.uv_args,
-        command.per_package,
-    )?;
-    if !global.quiet {
-        let base = std::env::current_dir().unwrap_or_default();
-        eprintln!(
-            "locked the build requirements of {} packages; put this in pyfod.toml (paths relative to it):\n\n{}",
-            requirements.len(),
-            locks.config_snippet(&base)
         );
     }
     Ok(ExitCode::SUCCESS)

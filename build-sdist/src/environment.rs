@@ -12,6 +12,8 @@ use crate::config::BuildConfig;
 pub const LOGICAL_WORK: &str = "/build";
 /// Where the build environment appears in everything the compiler writes.
 pub const LOGICAL_BUILD_ENV: &str = "/build-env";
+/// Where `CARGO_HOME` (the crates cargo downloads) appears in what rustc writes.
+pub const LOGICAL_CARGO_HOME: &str = "/cargo";
 
 /// The distutils config file in a build's work area, named by `DIST_EXTRA_CONFIG`.
 pub const DISTUTILS_CONFIG: &str = "pyfod-distutils.cfg";

@@ -25,12 +25,13 @@ pub mod repack;
 pub mod requirements;
 pub mod schedule;
 mod stage;
+pub mod toolchain;
 pub mod unpack;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use command::{Command, LockBuildCommand};
+pub use command::Command;
 pub use config::BuildConfig;
 use pyfod_digest::Sha256;
 use pyfod_manifest::{InstallManifest, Manifest};
@@ -51,6 +52,8 @@ pub struct Settings {
     pub passed_env: BTreeMap<String, String>,
     /// `[build] system-libraries` and the versions pkg-config gives them.
     pub system_libraries: Vec<(String, String)>,
+    /// The compilers on the builds' `PATH` and their versions; rustup's variables.
+    pub toolchain: toolchain::Toolchain,
     /// The interpreter builds run on; in the key by what changes a build.
     #[serde(serialize_with = "build_identity")]
     pub interpreter: Interpreter,
@@ -84,12 +87,22 @@ impl Settings {
     pub fn resolve(config: BuildConfig, interpreter: Interpreter) -> Result<Settings, BuildError> {
         let passed_env = config.passed_env(std::env::vars());
         let system_libraries = system_library_versions(&config)?;
+        // The builds' PATH, as `environment` composes it (less the build
+        // environment's `bin/`, whose tools its digest names).
+        let path = [config.env.get("PATH"), passed_env.get("PATH")]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(":");
+        let toolchain = toolchain::Toolchain::probe(&path, |name| std::env::var(name).ok());
         let timeout = config.timeout()?;
         let limits = config.limits()?;
         Ok(Settings {
             config,
             passed_env,
             system_libraries,
+            toolchain,
             interpreter,
             check: false,
             timeout,

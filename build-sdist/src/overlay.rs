@@ -50,3 +50,84 @@ pub fn unpack_wheel(wheel: &Path, filename: &str, dir: &Path) -> Result<(), Buil
     }
     Ok(())
 }
+
+/// The most of a wheel's METADATA read: real ones are a few kB (their long
+/// description is the bulk).
+const METADATA_MAX: u64 = 16 << 20;
+
+/// The `Requires-Dist` lines of `wheel`'s METADATA (its one top-level
+/// `*.dist-info`), as written: what installing it would bring.
+pub fn requires_dist(wheel: &Path, filename: &str) -> Result<Vec<String>, BuildError> {
+    use std::io::Read;
+    let bad = |detail: String| BuildError::BadWheel {
+        wheel: filename.to_owned(),
+        detail,
+    };
+    let file = fs::File::open(wheel).map_err(|e| BuildError::io("open", wheel, e))?;
+    let mut archive =
+        zip::ZipArchive::new(io::BufReader::new(file)).map_err(|e| bad(e.to_string()))?;
+    let names: Vec<String> = archive
+        .file_names()
+        .filter_map(|n| n.ok().map(|n| n.into_owned()))
+        .filter(|n| {
+            n.strip_suffix(".dist-info/METADATA")
+                .is_some_and(|dir| !dir.contains('/'))
+        })
+        .collect();
+    let [name] = names.as_slice() else {
+        return Err(bad(format!(
+            "it has {} `*.dist-info/METADATA` at its root, not one",
+            names.len()
+        )));
+    };
+    let member = archive.by_name(name).map_err(|e| bad(e.to_string()))?;
+    let mut text = String::new();
+    member
+        .take(METADATA_MAX)
+        .read_to_string(&mut text)
+        .map_err(|e| bad(format!("{name}: {e}")))?;
+    Ok(header_values(&text, "Requires-Dist"))
+}
+
+/// The values of the header `field` in an email-style METADATA: the headers
+/// end at the first empty line, and a line starting with white space continues
+/// the one before.
+fn header_values(text: &str, field: &str) -> Vec<String> {
+    let mut values: Vec<String> = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if line.is_empty() {
+            break;
+        }
+        if line.starts_with([' ', '\t']) {
+            if let Some(value) = current.as_mut() {
+                value.push(' ');
+                value.push_str(line.trim());
+            }
+            continue;
+        }
+        values.extend(current.take());
+        current = line
+            .split_once(':')
+            .filter(|(key, _)| key.trim().eq_ignore_ascii_case(field))
+            .map(|(_, value)| value.trim().to_owned());
+    }
+    values.extend(current);
+    values
+}
+
+#[cfg(test)]
+mod tests {
+    use super::header_values;
+
+    #[test]
+    fn requires_dist_lines_stop_at_the_body_and_join_continuations() {
+        let text = "Metadata-Version: 2.1\nName: cffi\nRequires-Dist: pycparser\n\
+                    requires-dist: x ; extra == 'a'\n  and more\nSummary: s\n\n\
+                    Requires-Dist: not-a-header\n";
+        assert_eq!(
+            header_values(text, "Requires-Dist"),
+            ["pycparser", "x ; extra == 'a' and more"]
+        );
+    }
+}

@@ -55,6 +55,8 @@ struct PackageKey<'a> {
     interpreter: BuildIdentity,
     build_env: Option<Sha256>,
     system_libraries: &'a [(String, String)],
+    /// The compilers it may run, by what they say of their versions.
+    toolchain: &'a [(String, String)],
     /// Packages of the lock its static requirements take, by wheel.
     overlay: Vec<(&'a str, Sha256)>,
 }
@@ -182,6 +184,7 @@ impl Context<'_> {
             interpreter: self.settings.interpreter.build_identity(),
             build_env: self.build_env.map(|e| e.digest),
             system_libraries: &self.settings.system_libraries,
+            toolchain: &self.settings.toolchain.versions,
             overlay: resolution
                 .overlay
                 .iter()
@@ -410,6 +413,7 @@ impl Context<'_> {
     ) -> Result<Resolution, BuildError> {
         let mut resolution = Resolution::default();
         let own = pyfod_python::normalise_name(package);
+        let mut from_lock = Vec::new();
         for wanted in self.available.applicable(package, requirements)? {
             if wanted.name == own {
                 continue;
@@ -417,9 +421,12 @@ impl Context<'_> {
             if let Some(locked) = self.locked.get(&wanted.name) {
                 self.check_locked(package, &wanted, locked)?;
                 match wheels.get(&wanted.name) {
-                    Some(entry) => resolution
-                        .overlay
-                        .push((wanted.name.clone(), entry.clone())),
+                    Some(entry) => {
+                        resolution
+                            .overlay
+                            .push((wanted.name.clone(), entry.clone()));
+                        from_lock.push((wanted.name.clone(), wanted.extras.clone()));
+                    }
                     None => resolution.waiting = true,
                 }
                 continue;
@@ -431,7 +438,68 @@ impl Context<'_> {
                 });
             }
         }
+        self.close_overlay(&own, from_lock, &mut resolution, wheels)?;
         Ok(resolution)
+    }
+
+    /// Makes the overlay a closure: each package of the lock on it brings the
+    /// packages of the lock its own metadata requires for the target (with the
+    /// extras it was asked with), transitively, as installing it would: cffi
+    /// brings pycparser. A dependency the lock does not hold is left to the
+    /// build environment. The ones added come after the requirements', by name.
+    fn close_overlay(
+        &self,
+        own: &str,
+        mut todo: Vec<(String, Vec<pep508_rs::ExtraName>)>,
+        resolution: &mut Resolution,
+        wheels: &BTreeMap<String, WheelEntry>,
+    ) -> Result<(), BuildError> {
+        // (package, extra) pairs expanded; `None` is the package itself.
+        let mut seen = std::collections::BTreeSet::new();
+        for (name, extras) in &todo {
+            seen.insert((name.clone(), None));
+            seen.extend(extras.iter().map(|e| (name.clone(), Some(e.clone()))));
+        }
+        let mut added = Vec::new();
+        while let Some((name, extras)) = todo.pop() {
+            let Some(entry) = wheels.get(&name) else {
+                continue;
+            };
+            let wheel = self
+                .store
+                .verified_blob(&entry.wheel.sha256, entry.wheel.size)?;
+            let requires = crate::overlay::requires_dist(&wheel, &entry.wheel.filename)?;
+            let needed = self
+                .available
+                .applicable_with_extras(&entry.name, &requires, &extras)?;
+            for wanted in needed {
+                if wanted.name == own || !self.locked.contains_key(&wanted.name) {
+                    continue;
+                }
+                let new_package = seen.insert((wanted.name.clone(), None));
+                let new_extras: Vec<_> = wanted
+                    .extras
+                    .iter()
+                    .filter(|e| seen.insert((wanted.name.clone(), Some((*e).clone()))))
+                    .cloned()
+                    .collect();
+                if !new_package && new_extras.is_empty() {
+                    continue;
+                }
+                match wheels.get(&wanted.name) {
+                    Some(entry) => {
+                        if new_package {
+                            added.push((wanted.name.clone(), entry.clone()));
+                        }
+                        todo.push((wanted.name, new_extras));
+                    }
+                    None => resolution.waiting = true,
+                }
+            }
+        }
+        added.sort_by(|a, b| a.0.cmp(&b.0));
+        resolution.overlay.extend(added);
+        Ok(())
     }
 
     fn check_locked(
@@ -492,6 +560,7 @@ impl Context<'_> {
             "PYTHONPATH".to_owned(),
             format!("{}/overlay", place.work.display()),
         );
+        self.rust_vars(&mut vars, place.work, logical);
         if let (false, Some(jobserver)) = (logical, self.jobserver) {
             // When the compilers run, never what they make: not in the key.
             vars.insert("CARGO_MAKEFLAGS".to_owned(), jobserver.makeflags());
@@ -501,6 +570,51 @@ impl Context<'_> {
             );
         }
         vars
+    }
+
+    /// Cargo's variables: `CARGO_HOME` the store's crate cache (`/cargo` in
+    /// the key), rustup's as the caller has them (not in the key: the
+    /// toolchain's versions are), and the path remapping added to a `RUSTFLAGS`
+    /// the build sets, which makes cargo ignore the config file that
+    /// [`Context::cargo_config`] writes.
+    fn rust_vars(&self, vars: &mut BTreeMap<String, String>, work: &Path, logical: bool) {
+        if !logical {
+            for (name, value) in &self.settings.toolchain.rustup {
+                vars.entry(name.clone()).or_insert_with(|| value.clone());
+            }
+        }
+        let cargo_home = match logical {
+            true => environment::LOGICAL_CARGO_HOME.to_owned(),
+            false => self.store.cargo_home().display().to_string(),
+        };
+        let cargo_home = vars
+            .entry("CARGO_HOME".to_owned())
+            .or_insert(cargo_home)
+            .clone();
+        if let Some(flags) = vars.get_mut("RUSTFLAGS") {
+            for flag in remap_flags(work, &cargo_home) {
+                flags.push(' ');
+                flags.push_str(&flag);
+            }
+        }
+    }
+
+    /// `<work>/.cargo/config.toml`: cargo reads it for a source under `<work>`
+    /// and adds its flags to the package's own (`target.'cfg(all())'`
+    /// rustflags add up across files): the work area and `CARGO_HOME` mapped
+    /// onto `/build` and `/cargo` in what rustc writes.
+    fn cargo_config(&self, root: &Path, vars: &BTreeMap<String, String>) -> Result<(), BuildError> {
+        let cargo_home = vars.get("CARGO_HOME").cloned().unwrap_or_default();
+        // A JSON array of strings is a TOML one.
+        let flags = serde_json::to_string(&remap_flags(root, &cargo_home)).expect("strings");
+        let text = format!(
+            "# Written by pyfod: paths of the build mapped onto fixed ones.\n\
+             [target.'cfg(all())']\nrustflags = {flags}\n"
+        );
+        let dir = root.join(".cargo");
+        fs::create_dir_all(&dir).map_err(|e| BuildError::io("create", &dir, e))?;
+        let path = dir.join("config.toml");
+        fs::write(&path, text).map_err(|e| BuildError::io("write", &path, e))
     }
 
     /// One build: the hooks called, the wheel re-packed. `None` when the backend
@@ -514,8 +628,78 @@ impl Context<'_> {
         resolution: &Resolution,
         wheels: &BTreeMap<String, WheelEntry>,
     ) -> Result<Option<Built>, BuildError> {
-        let work = prepared.work.path();
-        let overlay = work.join("overlay");
+        self.with_backend(package, version, system, prepared, resolution, |backend| {
+            let Some(asked) =
+                self.dynamic_requirements(backend, package, version, resolution, wheels)?
+            else {
+                return Ok(None);
+            };
+            let filename = match self.call(backend, package, version, "build_wheel")? {
+                serde_json::Value::String(name) => name,
+                other => {
+                    return Err(BuildError::NoWheel {
+                        package: package.name.clone(),
+                        filename: other.to_string(),
+                        detail: "build_wheel must return the wheel's file name".into(),
+                    });
+                }
+            };
+            let bytes = self.take_wheel(package, backend.work, &filename)?;
+            let log_bytes =
+                fs::read(backend.log).map_err(|e| BuildError::io("read", backend.log, e))?;
+            let log = self.store.add_blob_bytes(&log_bytes)?;
+            Ok(Some(Built {
+                bytes,
+                filename,
+                log,
+                asked,
+            }))
+        })
+    }
+
+    /// What the backend of `package` answers `get_requires_for_build_wheel`,
+    /// with its static requirements met as a build would meet them (those of the
+    /// lock that are not built yet left out): for `pyfod lock-build` to lock.
+    pub(crate) fn ask(
+        &self,
+        package: &FetchedPackage,
+        wheels: &BTreeMap<String, WheelEntry>,
+    ) -> Result<Vec<String>, BuildError> {
+        let source = Source::of(package);
+        let prepared = self.prepare(package, &source.version)?;
+        let system = BuildSystem::read(&prepared.source)?;
+        let resolution = self.resolve(&package.name, &system.requires, wheels)?;
+        self.with_backend(
+            package,
+            &source.version,
+            &system,
+            &prepared,
+            &resolution,
+            |backend| {
+                let hook = "get_requires_for_build_wheel";
+                Ok(strings(self.call(
+                    backend,
+                    package,
+                    &source.version,
+                    hook,
+                )?))
+            },
+        )
+    }
+
+    /// Calls `work` with the backend of a prepared source: the packages of the
+    /// lock it takes unpacked on its path, its variables, its log begun.
+    fn with_backend<T>(
+        &self,
+        package: &FetchedPackage,
+        version: &str,
+        system: &BuildSystem,
+        prepared: &Prepared,
+        resolution: &Resolution,
+        work: impl FnOnce(&Backend<'_>) -> Result<T, BuildError>,
+    ) -> Result<T, BuildError> {
+        let root = prepared.work.path();
+        let overlay = root.join("overlay");
         for (_, entry) in &resolution.overlay {
             crate::overlay::unpack_wheel(
                 &self
@@ -532,47 +716,24 @@ impl Context<'_> {
             .map(|p| &p.config_settings)
             .filter(|s| !s.is_empty())
             .map(|s| serde_json::to_value(s).expect("strings serialise"));
-        let vars = self.vars(&package.name, work, false);
-        let log = work.join("build.log");
+        let vars = self.vars(&package.name, root, false);
+        self.cargo_config(root, &vars)?;
+        let log = root.join("build.log");
         hooks::start_log(&log, &vars)?;
         let what = format!("{} {version}", package.name);
-        let backend = Backend {
+        work(&Backend {
             package: &what,
             timeout: Some(self.settings.timeout),
             niceness: self.niceness,
             python: &self.python,
             source: &prepared.source,
-            work,
+            work: root,
             vars: &vars,
             log: &log,
             backend: &system.backend,
             backend_path: system.backend_path.as_deref(),
             config_settings,
-        };
-        let Some(asked) =
-            self.dynamic_requirements(&backend, package, version, resolution, wheels)?
-        else {
-            return Ok(None);
-        };
-        let filename = match self.call(&backend, package, version, "build_wheel")? {
-            serde_json::Value::String(name) => name,
-            other => {
-                return Err(BuildError::NoWheel {
-                    package: package.name.clone(),
-                    filename: other.to_string(),
-                    detail: "build_wheel must return the wheel's file name".into(),
-                });
-            }
-        };
-        let bytes = self.take_wheel(package, work, &filename)?;
-        let log_bytes = fs::read(&log).map_err(|e| BuildError::io("read", &log, e))?;
-        let log = self.store.add_blob_bytes(&log_bytes)?;
-        Ok(Some(Built {
-            bytes,
-            filename,
-            log,
-            asked,
-        }))
+        })
     }
 
     /// What the backend asks for besides its static requirements
@@ -587,13 +748,8 @@ impl Context<'_> {
         resolution: &Resolution,
         wheels: &BTreeMap<String, WheelEntry>,
     ) -> Result<Option<Vec<(String, Sha256)>>, BuildError> {
-        let requires = match self.call(backend, package, version, "get_requires_for_build_wheel")? {
-            serde_json::Value::Array(items) => items
-                .into_iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect::<Vec<_>>(),
-            _ => Vec::new(),
-        };
+        let requires =
+            strings(self.call(backend, package, version, "get_requires_for_build_wheel")?);
         let dynamic = self.resolve(&package.name, &requires, wheels)?;
         if dynamic.waiting {
             return Ok(None);
@@ -647,11 +803,28 @@ impl Context<'_> {
         let path = work.join("wheel").join(filename);
         let built = fs::read(&path)
             .map_err(|e| no_wheel(format!("{} cannot be read: {e}", path.display())))?;
-        crate::repack::repack(&built, self.settings.config.source_date_epoch()).map_err(|e| {
-            BuildError::Repack {
-                package: package.name.clone(),
-                detail: e.detail,
-            }
+        // What a backend writes of the build's paths into the dist-info
+        // (maturin's SBOM), mapped as the compilers map them.
+        let mut paths = vec![
+            (
+                work.display().to_string(),
+                environment::LOGICAL_WORK.to_owned(),
+            ),
+            (
+                self.store.cargo_home().display().to_string(),
+                environment::LOGICAL_CARGO_HOME.to_owned(),
+            ),
+        ];
+        if let Some(env) = self.build_env {
+            paths.push((
+                env.root.display().to_string(),
+                environment::LOGICAL_BUILD_ENV.to_owned(),
+            ));
+        }
+        let epoch = self.settings.config.source_date_epoch();
+        crate::repack::repack(&built, epoch, &paths).map_err(|e| BuildError::Repack {
+            package: package.name.clone(),
+            detail: e.detail,
         })
     }
 
@@ -736,4 +909,32 @@ fn wheel_version(filename: &str) -> String {
     filename
         .parse::<pyfod_python::WheelFilename>()
         .map_or_else(|_| "0".to_owned(), |w| w.version)
+}
+
+/// The strings of a hook's list answer (anything else: none).
+fn strings(value: serde_json::Value) -> Vec<String> {
+    match value {
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// rustc's flags that map the work area onto `/build` and `CARGO_HOME` onto
+/// `/cargo` (`--remap-path-prefix`; the later one wins where both match).
+fn remap_flags(work: &Path, cargo_home: &str) -> Vec<String> {
+    let mut flags = vec![format!(
+        "--remap-path-prefix={}={}",
+        work.display(),
+        environment::LOGICAL_WORK
+    )];
+    if !cargo_home.is_empty() {
+        flags.push(format!(
+            "--remap-path-prefix={cargo_home}={}",
+            environment::LOGICAL_CARGO_HOME
+        ));
+    }
+    flags
 }

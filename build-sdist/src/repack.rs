@@ -1,7 +1,9 @@
 //! The built wheel re-packed canonically, so that the same files give the same
 //! bytes: members sorted (the `.dist-info` last, `RECORD` at the very end, as the
 //! wheel spec recommends), one timestamp, modes 0644 or 0755, deflate at one level,
-//! and a RECORD computed from the files themselves.
+//! and a RECORD computed from the files themselves. Paths of the build named in
+//! the `.dist-info` (maturin's SBOM names the directory it built in) are mapped
+//! onto their fixed names, as the compiler's prefix map does in objects.
 
 use std::io::{Cursor, Read, Write};
 
@@ -22,8 +24,13 @@ fn fail(detail: impl std::fmt::Display) -> RepackError {
     }
 }
 
-/// Re-packs `wheel` (the backend's output), dating every member `epoch`.
-pub fn repack(wheel: &[u8], epoch: u64) -> Result<Vec<u8>, RepackError> {
+/// Re-packs `wheel` (the backend's output), dating every member `epoch`, each
+/// `(from, to)` of `paths` replaced in the members of its `.dist-info`.
+pub fn repack(
+    wheel: &[u8],
+    epoch: u64,
+    paths: &[(String, String)],
+) -> Result<Vec<u8>, RepackError> {
     let mut archive = zip::ZipArchive::new(Cursor::new(wheel)).map_err(fail)?;
     let mut members: Vec<(String, bool, Vec<u8>)> = Vec::with_capacity(archive.len());
     for index in 0..archive.len() {
@@ -52,6 +59,13 @@ pub fn repack(wheel: &[u8], epoch: u64) -> Result<Vec<u8>, RepackError> {
             || name == &format!("{dist_info}RECORD.jws")
             || name == &format!("{dist_info}RECORD.p7s"))
     });
+    for (name, _, bytes) in &mut members {
+        if name.starts_with(&dist_info) {
+            for (from, to) in paths {
+                *bytes = replace(bytes, from.as_bytes(), to.as_bytes());
+            }
+        }
+    }
     members.sort_by(|a, b| order(&a.0, &dist_info).cmp(&order(&b.0, &dist_info)));
     let mut duplicates = members.windows(2).filter(|w| w[0].0 == w[1].0);
     if let Some(pair) = duplicates.next() {
@@ -88,6 +102,22 @@ pub fn repack(wheel: &[u8], epoch: u64) -> Result<Vec<u8>, RepackError> {
         .map_err(fail)?;
     out.write_all(text.as_bytes()).map_err(fail)?;
     Ok(out.finish().map_err(fail)?.into_inner())
+}
+
+/// `bytes` with every `from` replaced by `to`.
+fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    if from.is_empty() {
+        return bytes.to_vec();
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while let Some(at) = memchr::memmem::find(rest, from) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(to);
+        rest = &rest[at + from.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
 }
 
 fn is_record(name: &str) -> bool {
@@ -187,8 +217,8 @@ mod tests {
             ("p-1.dist-info/RECORD", 0o644, "other"),
         ]);
         let (a, b) = (
-            repack(&a, 315_532_800).unwrap(),
-            repack(&b, 315_532_800).unwrap(),
+            repack(&a, 315_532_800, &[]).unwrap(),
+            repack(&b, 315_532_800, &[]).unwrap(),
         );
         assert_eq!(a, b);
         assert_eq!(
@@ -220,11 +250,39 @@ mod tests {
     }
 
     #[test]
+    fn build_paths_in_the_dist_info_are_mapped_and_nowhere_else() {
+        let sbom = r#"{"component": "/tmp/store/tmp/ab12/p-1/Cargo.toml"}"#;
+        let w = wheel(&[
+            ("p/data.bin", 0o644, "/tmp/store/tmp/ab12"),
+            ("p-1.dist-info/sboms/p.cdx.json", 0o644, sbom),
+            ("p-1.dist-info/RECORD", 0o644, ""),
+        ]);
+        let paths = [("/tmp/store/tmp/ab12".to_owned(), "/build".to_owned())];
+        let out = repack(&w, 315_532_800, &paths).unwrap();
+        let mut archive = zip::ZipArchive::new(Cursor::new(out)).unwrap();
+        let read = |archive: &mut zip::ZipArchive<Cursor<Vec<u8>>>, name: &str| {
+            let mut text = String::new();
+            archive
+                .by_name(name)
+                .unwrap()
+                .read_to_string(&mut text)
+                .unwrap();
+            text
+        };
+        assert_eq!(
+            read(&mut archive, "p-1.dist-info/sboms/p.cdx.json"),
+            r#"{"component": "/build/p-1/Cargo.toml"}"#
+        );
+        // A file of the package is the backend's: its bytes are left as they are.
+        assert_eq!(read(&mut archive, "p/data.bin"), "/tmp/store/tmp/ab12");
+    }
+
+    #[test]
     fn the_epoch_sets_every_timestamp() {
         let w = wheel(&[("p/a.py", 0o644, ""), ("p-1.dist-info/RECORD", 0o644, "")]);
         assert_ne!(
-            repack(&w, 315_532_800).unwrap(),
-            repack(&w, 1_700_000_000).unwrap()
+            repack(&w, 315_532_800, &[]).unwrap(),
+            repack(&w, 1_700_000_000, &[]).unwrap()
         );
         let time = zip_time(1_700_000_000).unwrap();
         assert_eq!(
@@ -242,7 +300,7 @@ mod tests {
 
     #[test]
     fn a_wheel_without_record_is_refused() {
-        let error = repack(&wheel(&[("p/a.py", 0o644, "")]), 0).unwrap_err();
+        let error = repack(&wheel(&[("p/a.py", 0o644, "")]), 0, &[]).unwrap_err();
         assert!(error.to_string().contains("RECORD"));
     }
 }

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use pep508_rs::pep440_rs::Version;
-use pep508_rs::{MarkerEnvironment, MarkerEnvironmentBuilder, Requirement, VersionOrUrl};
+use pep508_rs::{
+    ExtraName, MarkerEnvironment, MarkerEnvironmentBuilder, Requirement, VersionOrUrl,
+};
 
 use crate::BuildError;
 
@@ -26,6 +28,8 @@ pub struct Wanted {
     pub text: String,
     /// Normalised.
     pub name: String,
+    /// The extras it asks of the package (`cffi[x]`), whose dependencies come too.
+    pub extras: Vec<ExtraName>,
     version_or_url: Option<VersionOrUrl>,
 }
 
@@ -99,6 +103,17 @@ impl Available {
         package: &str,
         requirements: &[String],
     ) -> Result<Vec<Wanted>, BuildError> {
+        self.applicable_with_extras(package, requirements, &[])
+    }
+
+    /// [`Available::applicable`] for the requirements of a distribution asked
+    /// for with `extras` (its `Requires-Dist`, `extra == …` markers).
+    pub fn applicable_with_extras(
+        &self,
+        package: &str,
+        requirements: &[String],
+        extras: &[ExtraName],
+    ) -> Result<Vec<Wanted>, BuildError> {
         let mut out = Vec::new();
         for text in requirements {
             let requirement =
@@ -107,10 +122,11 @@ impl Available {
                     requirement: text.clone(),
                     detail: e.to_string(),
                 })?;
-            if requirement.evaluate_markers(&self.markers, &[]) {
+            if requirement.evaluate_markers(&self.markers, extras) {
                 out.push(Wanted {
                     text: text.clone(),
                     name: pyfod_manifest::normalise_name(requirement.name.as_ref()),
+                    extras: requirement.extras,
                     version_or_url: requirement.version_or_url,
                 });
             }

@@ -39,44 +39,18 @@ pub fn run(
     settings: &Settings,
     store: &Store,
 ) -> Result<(WheelsManifest, Vec<Report>), BuildError> {
-    let interpreter = &settings.interpreter;
-    let bare = Available::new(Vec::new(), &fetch.target.markers)?;
-    let progress = crate::progress::Progress::new(settings.quiet);
-    let mut available = BTreeMap::new();
-    for env in envs.all() {
-        available.insert(
-            env.digest,
-            Available::new(env.packages.clone(), &fetch.target.markers)?,
-        );
-    }
-    let locked: BTreeMap<String, &FetchedPackage> = fetch
-        .packages
-        .iter()
-        .map(|p| (pyfod_python::normalise_name(&p.name), p))
-        .collect();
+    let shared = Shared::new(fetch, envs, settings, store)?;
     // `--jobs` for the builds and the compilers inside them together.
     let area = store.temp_entry()?;
     fs::create_dir(area.path()).map_err(|e| BuildError::io("create", area.path(), e))?;
     let jobserver = pyfod_process::Jobserver::new(area.path(), settings.jobs)
         .map_err(|e| BuildError::io("make the jobserver in", area.path(), e))?;
-    let context_for = |package: &FetchedPackage, niceness: i32| {
-        let build_env = envs.for_package(&package.name);
-        Context {
-            store,
-            settings,
-            python: build_env.map_or_else(|| interpreter.executable.clone(), BuildEnv::python),
-            build_env,
-            available: build_env.map_or(&bare, |e| &available[&e.digest]),
-            locked: &locked,
-            progress: &progress,
-            niceness,
-            jobserver: Some(&jobserver),
-        }
-    };
     let (mut wheels, pending) = downloaded(fetch);
     let reports = schedule(pending, &mut wheels, &jobserver, |package, wheels, lead| {
         let niceness = if lead { 0 } else { BESIDE_THE_LEAD };
-        context_for(package, niceness).build(package, wheels)
+        shared
+            .context(package, niceness, Some(&jobserver))
+            .build(package, wheels)
     })?;
     let mut wheels: Vec<WheelEntry> = wheels.into_values().collect();
     wheels.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
@@ -89,8 +63,76 @@ pub fn run(
     ))
 }
 
+/// What every build of one fetch manifest shares: the environments each
+/// build may use, by what they hold, and the lock's packages.
+pub(crate) struct Shared<'a> {
+    store: &'a Store,
+    settings: &'a Settings,
+    envs: &'a BuildEnvs,
+    bare: Available,
+    available: BTreeMap<pyfod_digest::Sha256, Available>,
+    locked: BTreeMap<String, &'a FetchedPackage>,
+    progress: crate::progress::Progress,
+}
+
+impl<'a> Shared<'a> {
+    pub(crate) fn new(
+        fetch: &'a FetchManifest,
+        envs: &'a BuildEnvs,
+        settings: &'a Settings,
+        store: &'a Store,
+    ) -> Result<Shared<'a>, BuildError> {
+        let mut available = BTreeMap::new();
+        for env in envs.all() {
+            available.insert(
+                env.digest,
+                Available::new(env.packages.clone(), &fetch.target.markers)?,
+            );
+        }
+        Ok(Shared {
+            store,
+            settings,
+            envs,
+            bare: Available::new(Vec::new(), &fetch.target.markers)?,
+            available,
+            locked: fetch
+                .packages
+                .iter()
+                .map(|p| (pyfod_python::normalise_name(&p.name), p))
+                .collect(),
+            progress: crate::progress::Progress::new(settings.quiet),
+        })
+    }
+
+    /// One package's build context: its environment, its priority, the jobserver.
+    pub(crate) fn context<'c>(
+        &'c self,
+        package: &FetchedPackage,
+        niceness: i32,
+        jobserver: Option<&'c pyfod_process::Jobserver>,
+    ) -> Context<'c> {
+        let build_env = self.envs.for_package(&package.name);
+        Context {
+            store: self.store,
+            settings: self.settings,
+            python: build_env.map_or_else(
+                || self.settings.interpreter.executable.clone(),
+                BuildEnv::python,
+            ),
+            build_env,
+            available: build_env.map_or(&self.bare, |e| &self.available[&e.digest]),
+            locked: &self.locked,
+            progress: &self.progress,
+            niceness,
+            jobserver,
+        }
+    }
+}
+
 /// The downloaded wheels, by normalised name, and the sources still to build.
-fn downloaded(fetch: &FetchManifest) -> (BTreeMap<String, WheelEntry>, Vec<&FetchedPackage>) {
+pub(crate) fn downloaded(
+    fetch: &FetchManifest,
+) -> (BTreeMap<String, WheelEntry>, Vec<&FetchedPackage>) {
     let mut wheels = BTreeMap::new();
     let mut pending = Vec::new();
     for package in &fetch.packages {

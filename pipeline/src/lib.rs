@@ -8,6 +8,7 @@ mod config;
 mod delivery;
 mod diff;
 mod key_command;
+mod lock_build;
 mod manifest_show;
 mod nix_command;
 mod nix_project;
@@ -44,7 +45,7 @@ pub enum Commands {
     /// Build sdists and source trees into wheels, reproducibly
     BuildSdist(pyfod_build_sdist::Command),
     /// Write a build lock: what the sdists need to build, locked by uv
-    LockBuild(pyfod_build_sdist::LockBuildCommand),
+    LockBuild(lock_build::LockBuildCommand),
     /// Make a venv from the wheels a fetch (or build-sdist) manifest names
     Install(pyfod_install::Command),
     /// Remove Nix store references and machine paths from a venv tree
@@ -78,9 +79,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Commands::Manifest(ManifestCommand::Show { file }) => manifest_show::execute(file),
         Commands::Fetch(command) => pyfod_fetch::command::execute(command, &cli.global),
         Commands::BuildSdist(command) => pyfod_build_sdist::command::execute(command, &cli.global),
-        Commands::LockBuild(command) => {
-            pyfod_build_sdist::command::execute_lock_build(command, &cli.global)
-        }
+        Commands::LockBuild(command) => lock_build::execute(command, &cli.global),
         Commands::Install(command) => pyfod_install::command::execute(command, &cli.global),
         Commands::Scrub(command) => pyfod_scrub::command::execute(command, &cli.global),
         Commands::Build(command) => build::execute(command, &cli.global),

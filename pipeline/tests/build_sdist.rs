@@ -17,13 +17,25 @@ struct Project {
     _tmp: tempfile::TempDir,
     dir: PathBuf,
     app: PathBuf,
-    _index: PackageIndex,
+    index: PackageIndex,
 }
 
 /// A project depending on `sdists` (fixture source, name, version) and, with
 /// `git`, on `gitpkg` from a local repository; its uv.lock, a build lock of
 /// setuptools and flit_core, and a pyfod.toml of `[build]` plus `config`.
 fn project(test: &str, sdists: &[(&str, &str, &str)], git: bool, config: &str) -> Option<Project> {
+    project_with(test, sdists, git, config, |_| Vec::new())
+}
+
+/// [`project`] with more distributions on its index: `more` writes them into
+/// the directory it is given and names the project's dependencies among them.
+fn project_with(
+    test: &str,
+    sdists: &[(&str, &str, &str)],
+    git: bool,
+    config: &str,
+    more: impl FnOnce(&Path) -> Vec<&'static str>,
+) -> Option<Project> {
     if !(tool_available("uv", test) && tool_available("git", test)) {
         return None;
     }
@@ -39,6 +51,7 @@ fn project(test: &str, sdists: &[(&str, &str, &str)], git: bool, config: &str) -
         pack_sdist(source, name, version, &dists);
         dependencies.push(format!("\"{name}\""));
     }
+    dependencies.extend(more(&dists).into_iter().map(|name| format!("\"{name}\"")));
     let mut sources = String::new();
     if git {
         let repo = dir.join("gitpkg-repo");
@@ -85,7 +98,7 @@ fn project(test: &str, sdists: &[(&str, &str, &str)], git: bool, config: &str) -
         _tmp: tmp,
         dir,
         app,
-        _index: index,
+        index,
     })
 }
 
@@ -553,6 +566,235 @@ fn jobs_bounds_the_compilers_of_all_builds_together() {
         most = most.max(running);
     }
     assert_eq!(most, 2, "compilers at once with --jobs 2");
+}
+
+/// A build requirement taken from the project's lock brings the packages of
+/// the lock it needs in turn, as installing it would (cffi brings pycparser):
+/// `needscffi` builds with `cffilike`, which imports `parserlib`, which takes
+/// `extralib` through the extra it is asked with. None of them is in the build
+/// lock, so without each step the backend's import fails.
+#[test]
+fn a_build_requirement_from_the_lock_brings_its_locked_dependencies() {
+    use pyfod_tests::uvproject::make_dist;
+    let Some(project) = project_with(
+        "build_requirement_brings_its_dependencies",
+        &[],
+        false,
+        "",
+        |dists| {
+            let wheel = |args: &[&str]| make_dist(dists, args);
+            wheel(&["wheel", "extralib", "1.0"]);
+            wheel(&[
+                "wheel",
+                "parserlib",
+                "1.0",
+                "--no-init",
+                "--extra",
+                "fast=extralib",
+                "--file",
+                "parserlib/__init__.py=import extralib\\n",
+            ]);
+            wheel(&[
+                "wheel",
+                "cffilike",
+                "1.0",
+                "--no-init",
+                "--requires",
+                "parserlib[fast]",
+                "--file",
+                "cffilike/__init__.py=import parserlib\\n",
+            ]);
+            make_dist(
+                dists,
+                &[
+                    "sdist",
+                    "needscffi",
+                    "1.0",
+                    "--requires",
+                    "cffilike",
+                    "--build-requires",
+                    "cffilike>=1",
+                ],
+            );
+            vec!["needscffi"]
+        },
+    ) else {
+        return;
+    };
+    let store = project.dir.join("store");
+    let (fetch, env) = project.fetch(&store);
+    let built = project.dir.join("wheels.manifest");
+    let output = project.build_sdist(&store, &fetch, &env, &built, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let manifest = wheels(&built);
+    assert!(
+        manifest
+            .wheels
+            .iter()
+            .any(|w| w.name == "needscffi" && matches!(w.origin, WheelOrigin::Built { .. })),
+        "{manifest:?}"
+    );
+}
+
+/// `pyfod lock-build` finds what a backend asks for at build time
+/// (`get_requires_for_build_wheel`), as meson-python asks for ninja: `dynpkg`
+/// declares no build requirement and asks for `dyntool`, which asks for
+/// nothing. The lock it writes builds the project with no edit.
+#[test]
+fn lock_build_locks_what_backends_ask_for() {
+    use pyfod_tests::uvproject::make_dist;
+    let Some(project) = project_with("lock_build_asks", &[], false, "", |dists| {
+        make_dist(dists, &["wheel", "dyntool", "1.0"]);
+        make_dist(dists, &["sdist", "dynpkg", "1.0", "--asks", "dyntool>=1"]);
+        vec!["dynpkg"]
+    }) else {
+        return;
+    };
+    let store = project.dir.join("store");
+    let (fetch, _) = project.fetch(&store);
+    let out = project.app.join("buildlock");
+    let cache = project.dir.join("uv-cache");
+    let url = project.index.url();
+    let said = project.pyfod_ok(
+        &store,
+        &[
+            &"lock-build",
+            &"--in",
+            &fetch,
+            &"--out",
+            &out,
+            &"--",
+            &"--index-url",
+            &url,
+            &"--cache-dir",
+            &cache,
+        ],
+    );
+    assert!(said.contains("dynpkg asks for dyntool>=1"), "{said}");
+    let lock = fs::read_to_string(out.join("uv.lock")).unwrap();
+    assert!(lock.contains("name = \"dyntool\""), "{lock}");
+    fs::write(
+        project.app.join("pyfod.toml"),
+        "[build]\nlock = \"buildlock/uv.lock\"\n",
+    )
+    .unwrap();
+    let venv = project.dir.join("venv");
+    project.pyfod_ok(
+        &store,
+        &[
+            &"build",
+            &"--python",
+            &"python3",
+            &"--lock",
+            &project.app.join("uv.lock"),
+            &"--out",
+            &venv,
+        ],
+    );
+    assert!(venv.join("lib/python3.11/site-packages/dynpkg").is_dir());
+}
+
+/// A Rust package built by maturin, as a new user would: `pyfod lock-build`
+/// locks maturin, rustup's cargo finds its toolchain with no `pass-env`, and
+/// two cold builds — other stores, `HOME`s and `CARGO_HOME`s — give one hash.
+/// The binary's debug info names the work area and the crate sources, mapped
+/// onto `/build` and `/cargo`. (cargo downloads `itoa` from the crate registry.)
+#[test]
+fn a_maturin_package_builds_the_same_wheel_from_two_stores() {
+    let test = "maturin_package_builds_the_same_wheel";
+    if !tool_available("cargo", test) {
+        return;
+    }
+    let Some(project) = project(test, &[("rustbin", "rustbin", "1.0")], false, "") else {
+        return;
+    };
+    let first = project.dir.join("a");
+    let (fetch, _) = project.fetch(&first.join("store"));
+    let url = project.index.url();
+    let cache = project.dir.join("uv-cache");
+    let locks = project.app.join("rust-build");
+    project.pyfod_ok(
+        &first.join("store"),
+        &[
+            &"lock-build",
+            &"--in",
+            &fetch,
+            &"--out",
+            &locks,
+            &"--",
+            &"--index-url",
+            &url,
+            &"--cache-dir",
+            &cache,
+        ],
+    );
+    fs::write(
+        project.app.join("pyfod.toml"),
+        "[build]\nlock = \"rust-build/uv.lock\"\n",
+    )
+    .unwrap();
+    // rustup's own home, wherever this machine keeps it, stays put; the
+    // caller's HOME and CARGO_HOME do not.
+    let rustup_home = std::env::var_os("RUSTUP_HOME").or_else(|| {
+        let home = Path::new(&std::env::var_os("HOME")?).join(".rustup");
+        home.is_dir().then(|| home.into_os_string())
+    });
+    let build = |root: &Path| {
+        let home = root.join("home");
+        fs::create_dir_all(&home).unwrap();
+        let mut command = assert_cmd::Command::cargo_bin("pyfod").unwrap();
+        command
+            .env("HOME", &home)
+            .env("CARGO_HOME", home.join(".cargo"))
+            .env_remove("RUSTUP_HOME");
+        if let Some(rustup) = &rustup_home {
+            command.env("RUSTUP_HOME", rustup);
+        }
+        let output = command
+            .arg("--store")
+            .arg(root.join("store"))
+            .args(["build", "--python", "python3", "--lock"])
+            .arg(project.app.join("uv.lock"))
+            .arg("--out")
+            .arg(root.join("out"))
+            .arg("--manifests")
+            .arg(root.join("manifests"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        let hash = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        let manifest = wheels(&root.join("manifests/wheels.manifest"));
+        let wheel = manifest
+            .wheels
+            .iter()
+            .find(|w| w.name == "rustbin")
+            .unwrap()
+            .wheel
+            .sha256;
+        (hash, wheel)
+    };
+    let second = project.dir.join("second-machine");
+    let (hash, wheel) = build(&first);
+    // The venv leaves `bin/` out, so the wheel itself is compared too.
+    assert_eq!((hash, wheel), build(&second));
+    // The binary does name its sources, by their fixed paths only.
+    let blob = first.join("store/blobs/sha256").join(wheel.to_hex());
+    let mut archive = zip::ZipArchive::new(fs::File::open(blob).unwrap()).unwrap();
+    let mut binary = Vec::new();
+    archive
+        .by_name("rustbin-1.0.data/scripts/rustbin")
+        .unwrap()
+        .read_to_end(&mut binary)
+        .unwrap();
+    let has = |needle: &[u8]| binary.windows(needle.len()).any(|w| w == needle);
+    assert!(has(b"/cargo/registry/src/"), "no mapped crate path");
+    let store = first.join("store");
+    assert!(
+        !has(store.to_str().unwrap().as_bytes()),
+        "the store's path is in the binary"
+    );
 }
 
 /// `pyfod build` with sources: the build lock realised on the way, every stage

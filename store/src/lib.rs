@@ -230,6 +230,13 @@ impl Store {
         TempEntry::new(&self.root.join("tmp"))
     }
 
+    /// `CARGO_HOME` for builds: the crates cargo downloads, shared by every
+    /// build. Cargo names each by crate, version and registry, checks it
+    /// against the checksum in `Cargo.lock`, and locks the cache itself.
+    pub fn cargo_home(&self) -> PathBuf {
+        self.root.join("cargo")
+    }
+
     /// The bare clone for a repository, named by a digest of its URL.
     pub fn git_dir(&self, repository: &str) -> PathBuf {
         self.root.join("git").join(format!(

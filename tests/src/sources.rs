@@ -7,7 +7,7 @@ use std::process::Command;
 
 /// The build tools' wheels the tests serve from their index, downloaded before the
 /// tests by `cargo xtask ci` (the tests themselves never touch the network).
-pub const BUILD_TOOLS: &[&str] = &["setuptools==80.9.0", "flit_core==3.12.0"];
+pub const BUILD_TOOLS: &[&str] = &["setuptools==80.9.0", "flit_core==3.12.0", "maturin==1.16.0"];
 
 /// Where the build tools' wheels are: `$PYFOD_TEST_BUILD_TOOLS`, else
 /// `target/test-build-tools` in the workspace.

@@ -1,5 +1,6 @@
 //! The same checks as `.ci/run`, minus the system packages it installs.
 
+use std::fs;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -35,8 +36,12 @@ fn build_tools() -> anyhow::Result<()> {
         .copied()
         .filter(|spec| {
             let (name, version) = spec.split_once("==").expect("name==version");
-            !dir.join(format!("{name}-{version}-py3-none-any.whl"))
-                .is_file()
+            // Any platform's wheel of that version: maturin's names its platforms.
+            let prefix = format!("{name}-{version}-");
+            !fs::read_dir(&dir).into_iter().flatten().flatten().any(|e| {
+                let file = e.file_name().to_string_lossy().into_owned();
+                file.starts_with(&prefix) && file.ends_with(".whl")
+            })
         })
         .collect();
     if missing.is_empty() {

@@ -1,0 +1,89 @@
+//! The compilers a build may run, as the build will find them. What each says
+//! of its version is in every build's key, so a new gcc or rustc builds again
+//! rather than reuse a wheel it did not make. rustup's variables go to the
+//! builds (not to the key: the versions are there), so that rustup's `cargo`
+//! finds its toolchain in a build's fresh `HOME` without `pass-env`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde::Serialize;
+
+/// The tools whose version is in the key, and the flag that prints it.
+const TOOLS: [(&str, &str); 4] = [
+    ("cc", "--version"),
+    ("c++", "--version"),
+    ("rustc", "-vV"),
+    ("cargo", "-V"),
+];
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Toolchain {
+    /// Each tool found on the builds' `PATH`, with what it says of its version.
+    pub versions: Vec<(String, String)>,
+    /// `RUSTUP_HOME` (the caller's, else `~/.rustup` when it is there) and
+    /// `RUSTUP_TOOLCHAIN` when set: for the builds' variables.
+    #[serde(skip)]
+    pub rustup: BTreeMap<String, String>,
+}
+
+impl Toolchain {
+    /// The tools on `path` (the builds' search path), asked with rustup's
+    /// variables from `caller` (the caller's environment).
+    pub fn probe(path: &str, caller: impl Fn(&str) -> Option<String>) -> Toolchain {
+        let mut rustup = BTreeMap::new();
+        let home = caller("RUSTUP_HOME").or_else(|| {
+            let derived = Path::new(&caller("HOME")?).join(".rustup");
+            derived.is_dir().then(|| derived.display().to_string())
+        });
+        rustup.extend(home.map(|h| ("RUSTUP_HOME".to_owned(), h)));
+        rustup.extend(caller("RUSTUP_TOOLCHAIN").map(|t| ("RUSTUP_TOOLCHAIN".to_owned(), t)));
+        let versions = TOOLS
+            .iter()
+            .filter_map(|(tool, flag)| {
+                let output = Command::new(tool)
+                    .arg(flag)
+                    .env_clear()
+                    .env("PATH", path)
+                    .env("LC_ALL", "C")
+                    .envs(&rustup)
+                    .stdin(Stdio::null())
+                    .stderr(Stdio::null())
+                    .output()
+                    .ok()
+                    .filter(|o| o.status.success())?;
+                let said = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+                Some(((*tool).to_owned(), said))
+            })
+            .collect();
+        Toolchain { versions, rustup }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rustup_home_is_the_callers_else_derived_from_home_when_there() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir(home.path().join(".rustup")).unwrap();
+        let at = home.path().display().to_string();
+        let derived = Toolchain::probe("", |k| (k == "HOME").then(|| at.clone()));
+        assert_eq!(
+            derived.rustup.get("RUSTUP_HOME").map(String::as_str),
+            Some(home.path().join(".rustup").to_str().unwrap())
+        );
+        let given = Toolchain::probe("", |k| match k {
+            "RUSTUP_HOME" => Some("/opt/rustup".to_owned()),
+            "RUSTUP_TOOLCHAIN" => Some("1.80".to_owned()),
+            "HOME" => Some(at.clone()),
+            _ => None,
+        });
+        assert_eq!(given.rustup["RUSTUP_HOME"], "/opt/rustup");
+        assert_eq!(given.rustup["RUSTUP_TOOLCHAIN"], "1.80");
+        let nothing = Toolchain::probe("", |_| None);
+        assert!(nothing.rustup.is_empty() && nothing.versions.is_empty());
+    }
+}
