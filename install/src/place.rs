@@ -215,19 +215,18 @@ pub(crate) fn place(
                 .map_err(Placing::Write)?;
             std::io::copy(&mut source, &mut out).map_err(|e| io("copy", e))?;
         }
-        LinkMode::Hardlink => {
-            let to = writer.prepare(destination).map_err(Placing::Write)?;
-            fs::hard_link(from, &to).map_err(|e| io("link", e))?;
-        }
-        LinkMode::Reflink => {
-            let to = writer.prepare(destination).map_err(Placing::Write)?;
-            reflink_copy::reflink(from, &to).map_err(|e| {
-                io(
+        LinkMode::Hardlink => writer
+            .make_with(destination, |to| fs::hard_link(from, to))
+            .map_err(Placing::Write)?,
+        LinkMode::Reflink => writer
+            .make_with(destination, |to| reflink_copy::reflink(from, to))
+            .map_err(|e| match e {
+                WriteError::Io { source, .. } => io(
                     "clone (reflink; this file system may not clone files: use --link-mode copy)",
-                    e,
-                )
-            })?;
-        }
+                    source,
+                ),
+                other => Placing::Write(other),
+            })?,
     }
     Ok(())
 }

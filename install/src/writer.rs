@@ -154,6 +154,18 @@ impl<'a> VenvWriter<'a> {
         Ok(())
     }
 
+    /// Makes the file `rel` (which must not exist) by `make` (a link or a clone
+    /// of a file elsewhere), its directories first; an entry already there is
+    /// refused as [`VenvWriter::create`] refuses it.
+    pub fn make_with(
+        &mut self,
+        rel: &str,
+        make: impl FnOnce(&Path) -> io::Result<()>,
+    ) -> Result<(), WriteError> {
+        let path = self.prepare(rel)?;
+        make(&path).map_err(|e| self.exists_or(rel, &path, e))
+    }
+
     fn exists_or(&self, rel: &str, path: &Path, error: io::Error) -> WriteError {
         if error.kind() != io::ErrorKind::AlreadyExists {
             return WriteError::Io {
