@@ -336,11 +336,13 @@ fn a_workspace_and_a_path_source_match_uv() {
             .status()
             .unwrap();
         assert!(status.success());
-        // make-dist's pyproject.toml has no dependencies; give the member its own.
+        // make-dist's pyproject.toml names the dependencies; the member also
+        // says which Pythons it supports.
         let pyproject = fs::read_to_string(target.join("pyproject.toml")).unwrap();
+        assert!(pyproject.contains(&format!("dependencies = [\"{requires}\"]")));
         fs::write(
             target.join("pyproject.toml"),
-            format!("{pyproject}dependencies = [\"{requires}\"]\nrequires-python = \">=3.8\"\n"),
+            format!("{pyproject}requires-python = \">=3.8\"\n"),
         )
         .unwrap();
     }
