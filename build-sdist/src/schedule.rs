@@ -40,6 +40,21 @@ pub fn run(
     store: &Store,
 ) -> Result<(WheelsManifest, Vec<Report>), BuildError> {
     let shared = Shared::new(fetch, envs, settings, store)?;
+    let sources = fetch
+        .packages
+        .iter()
+        .any(|p| !matches!(p.artifact, Artifact::Wheel(_)));
+    if sources
+        && let Some(workspace) =
+            crate::toolchain::enclosing_cargo_workspace(&store.root().join("tmp"))
+    {
+        tracing::warn!(
+            "the store {} is inside the cargo workspace of {}: a Rust source built there \
+             without a [workspace] of its own fails, taken for a member; use a store outside it (--store)",
+            store.root().display(),
+            workspace.display()
+        );
+    }
     // `--jobs` for the builds and the compilers inside them together.
     let area = store.temp_entry()?;
     fs::create_dir(area.path()).map_err(|e| BuildError::io("create", area.path(), e))?;

@@ -61,6 +61,21 @@ impl Toolchain {
     }
 }
 
+/// The cargo workspace whose `Cargo.toml` is above `dir`, if one is: cargo
+/// looks up from a package for its workspace, so a Rust source built under
+/// `dir` that has no `[workspace]` of its own would be taken for one of its
+/// members, and fail ("current package believes it's in a workspace when it's
+/// not").
+pub fn enclosing_cargo_workspace(dir: &Path) -> Option<std::path::PathBuf> {
+    dir.ancestors().skip(1).find_map(|ancestor| {
+        let manifest = ancestor.join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).ok()?;
+        text.lines()
+            .any(|l| l.trim() == "[workspace]")
+            .then_some(manifest)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +100,22 @@ mod tests {
         assert_eq!(given.rustup["RUSTUP_TOOLCHAIN"], "1.80");
         let nothing = Toolchain::probe("", |_| None);
         assert!(nothing.rustup.is_empty() && nothing.versions.is_empty());
+    }
+
+    #[test]
+    fn a_store_inside_a_cargo_workspace_is_found() {
+        let root = tempfile::tempdir().unwrap();
+        let store = root.path().join("target/store/tmp");
+        std::fs::create_dir_all(&store).unwrap();
+        assert_eq!(enclosing_cargo_workspace(&store), None);
+        std::fs::write(
+            root.path().join("Cargo.toml"),
+            "[workspace]\nmembers = []\n",
+        )
+        .unwrap();
+        assert_eq!(
+            enclosing_cargo_workspace(&store),
+            Some(root.path().join("Cargo.toml"))
+        );
     }
 }

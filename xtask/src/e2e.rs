@@ -38,10 +38,16 @@ impl Project {
 
     /// Like [`Project::prepare`], with another pyproject.toml (the same pyfod.toml).
     pub fn prepare_with(dir: &Path, pyproject: &str) -> anyhow::Result<Project> {
+        Project::prepare_example(dir, "authentik-like", pyproject)
+    }
+
+    /// `examples/<example>`'s pyfod.toml and `pyproject` in `dir`, locked, with
+    /// its build locks in `dir/build`.
+    pub fn prepare_example(dir: &Path, example: &str, pyproject: &str) -> anyhow::Result<Project> {
         let pyfod = release_pyfod()?;
         let _ = fs::remove_dir_all(dir);
         fs::create_dir_all(dir)?;
-        let source = workspace_root().join("examples/authentik-like");
+        let source = workspace_root().join("examples").join(example);
         fs::copy(source.join("pyfod.toml"), dir.join("pyfod.toml"))?;
         fs::write(dir.join("pyproject.toml"), pyproject)?;
         let project = Project {
@@ -404,7 +410,7 @@ fn python_prefix() -> anyhow::Result<String> {
     Ok(String::from_utf8(output.stdout)?.trim().to_owned())
 }
 
-fn run(command: &mut Command) -> anyhow::Result<()> {
+pub fn run(command: &mut Command) -> anyhow::Result<()> {
     let status = command
         .status()
         .with_context(|| format!("cannot run {command:?}"))?;

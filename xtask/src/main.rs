@@ -4,7 +4,8 @@
 //! - `cargo xtask full`: the main job on the bundled example.
 //! - `cargo xtask nix`: the real Nix builds the FODs `pyfod nix fod` writes.
 //! - `cargo xtask e2e`: a real project from the package registry, four sdists built
-//!   against system libraries, against the seed's way.
+//!   against system libraries, against the seed's way; `cargo xtask e2e matrix`:
+//!   one real sdist per build backend, built as on two machines.
 //! - `cargo xtask bench [SUITE…]`: pyfod against the tools it replaces, side by side.
 //! - `cargo xtask fuzz [TARGET…] [--time S]`: the fuzz targets of `fuzz/`.
 
@@ -13,14 +14,14 @@ mod ci;
 mod e2e;
 mod full;
 mod fuzz;
+mod matrix;
 mod measure;
 mod nix;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str =
-    "usage: cargo xtask <ci | full | nix | e2e | bench [SUITE…] | fuzz [TARGET…] [--time S]>";
+const USAGE: &str = "usage: cargo xtask <ci | full | nix | e2e [matrix] | bench [SUITE…] | fuzz [TARGET…] [--time S]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         ["full"] => full::run(),
         ["nix"] => nix::run(),
         ["e2e"] => e2e::run_e2e(),
+        ["e2e", "matrix"] => matrix::run_matrix(),
         ["bench"] => bench::run(&[]),
         ["bench", suites @ ..] => bench::run(suites),
         ["fuzz", args @ ..] => fuzz::run(args),
