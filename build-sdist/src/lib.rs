@@ -69,6 +69,10 @@ pub struct Settings {
     /// Builds at once: not in the key.
     #[serde(skip)]
     pub jobs: usize,
+    /// Builds reach no network (cargo is told, `CARGO_NET_OFFLINE`): a build
+    /// that needs it fails, none makes another wheel: not in the key.
+    #[serde(skip)]
+    pub offline: bool,
     /// Report nothing on stderr but errors: not in the key.
     #[serde(skip)]
     pub quiet: bool,
@@ -108,6 +112,7 @@ impl Settings {
             timeout,
             limits,
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            offline: false,
             quiet: false,
         })
     }

@@ -582,6 +582,10 @@ impl Context<'_> {
             for (name, value) in &self.settings.toolchain.rustup {
                 vars.entry(name.clone()).or_insert_with(|| value.clone());
             }
+            if self.settings.offline {
+                // Crates from the store's cache only.
+                vars.insert("CARGO_NET_OFFLINE".to_owned(), "true".to_owned());
+            }
         }
         let cargo_home = match logical {
             true => environment::LOGICAL_CARGO_HOME.to_owned(),

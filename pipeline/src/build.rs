@@ -90,6 +90,11 @@ pub struct BuildCommand {
     #[arg(long)]
     pub check: bool,
 
+    /// Use only what the store has: nothing is downloaded, and cargo in the
+    /// builds takes its crates from the store's cache (`CARGO_NET_OFFLINE`)
+    #[arg(long)]
+    pub offline: bool,
+
     /// Check every byte of what the store gives (blobs, trees) against its
     /// digest, not only sizes and modification times
     #[arg(long)]

@@ -41,6 +41,7 @@ impl BuildSettings {
         let mut fetch = pyfod_fetch::Settings::for_target(pyfod_fetch::Target::of(&interpreter)?);
         fetch.outside_project = project.fetch.outside_project.unwrap_or_default();
         fetch.selection = command.selection.selection();
+        fetch.offline = command.offline;
         let mut build_config = project.build.clone();
         if !command.pass_env.is_empty() {
             let mut patterns = build_config.pass_env();
@@ -50,6 +51,7 @@ impl BuildSettings {
         let mut build =
             pyfod_build_sdist::Settings::resolve(build_config.clone(), interpreter.clone())?;
         build.check = command.check;
+        build.offline = command.offline;
         if let Some(jobs) = command.jobs {
             build.jobs = jobs;
         }

@@ -740,7 +740,7 @@ fn a_maturin_package_builds_the_same_wheel_from_two_stores() {
         let home = Path::new(&std::env::var_os("HOME")?).join(".rustup");
         home.is_dir().then(|| home.into_os_string())
     });
-    let build = |root: &Path| {
+    let build = |root: &Path, extra: &[&str]| {
         let home = root.join("home");
         fs::create_dir_all(&home).unwrap();
         let mut command = assert_cmd::Command::cargo_bin("pyfod").unwrap();
@@ -760,6 +760,7 @@ fn a_maturin_package_builds_the_same_wheel_from_two_stores() {
             .arg(root.join("out"))
             .arg("--manifests")
             .arg(root.join("manifests"))
+            .args(extra)
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -776,9 +777,12 @@ fn a_maturin_package_builds_the_same_wheel_from_two_stores() {
         (hash, wheel)
     };
     let second = project.dir.join("second-machine");
-    let (hash, wheel) = build(&first);
+    let (hash, wheel) = build(&first, &[]);
     // The venv leaves `bin/` out, so the wheel itself is compared too.
-    assert_eq!((hash, wheel), build(&second));
+    assert_eq!((hash.clone(), wheel), build(&second, &[]));
+    // Offline, cargo takes the crate from the store's cache: `--check` builds
+    // the package twice more, and the wheel is the same.
+    assert_eq!((hash, wheel), build(&first, &["--offline", "--check"]));
     // The binary does name its sources, by their fixed paths only.
     let blob = first.join("store/blobs/sha256").join(wheel.to_hex());
     let mut archive = zip::ZipArchive::new(fs::File::open(blob).unwrap()).unwrap();
