@@ -11,13 +11,8 @@ use crate::BuildError;
 /// Unpacks the importable part of `wheel` (its root and `.data/purelib`,
 /// `.data/platlib`) into `dir`.
 pub fn unpack_wheel(wheel: &Path, filename: &str, dir: &Path) -> Result<(), BuildError> {
-    let bad = |detail: String| BuildError::BadWheel {
-        wheel: filename.to_owned(),
-        detail,
-    };
-    let file = fs::File::open(wheel).map_err(|e| BuildError::io("open", wheel, e))?;
-    let mut archive =
-        zip::ZipArchive::new(io::BufReader::new(file)).map_err(|e| bad(e.to_string()))?;
+    let bad = bad_wheel(filename);
+    let mut archive = open(wheel, filename)?;
     for index in 0..archive.len() {
         let mut member = archive.by_index(index).map_err(|e| bad(e.to_string()))?;
         if member.is_dir() {
@@ -51,6 +46,23 @@ pub fn unpack_wheel(wheel: &Path, filename: &str, dir: &Path) -> Result<(), Buil
     Ok(())
 }
 
+/// A wheel of the store as a zip.
+fn open(
+    wheel: &Path,
+    filename: &str,
+) -> Result<zip::ZipArchive<io::BufReader<fs::File>>, BuildError> {
+    let file = fs::File::open(wheel).map_err(|e| BuildError::io("open", wheel, e))?;
+    zip::ZipArchive::new(io::BufReader::new(file)).map_err(|e| bad_wheel(filename)(e.to_string()))
+}
+
+/// The error for a wheel that is not what it should be, with what is wrong.
+fn bad_wheel(filename: &str) -> impl Fn(String) -> BuildError + '_ {
+    move |detail| BuildError::BadWheel {
+        wheel: filename.to_owned(),
+        detail,
+    }
+}
+
 /// The most of a wheel's METADATA read: real ones are a few kB (their long
 /// description is the bulk).
 const METADATA_MAX: u64 = 16 << 20;
@@ -59,13 +71,8 @@ const METADATA_MAX: u64 = 16 << 20;
 /// `*.dist-info`), as written: what installing it would bring.
 pub fn requires_dist(wheel: &Path, filename: &str) -> Result<Vec<String>, BuildError> {
     use std::io::Read;
-    let bad = |detail: String| BuildError::BadWheel {
-        wheel: filename.to_owned(),
-        detail,
-    };
-    let file = fs::File::open(wheel).map_err(|e| BuildError::io("open", wheel, e))?;
-    let mut archive =
-        zip::ZipArchive::new(io::BufReader::new(file)).map_err(|e| bad(e.to_string()))?;
+    let bad = bad_wheel(filename);
+    let mut archive = open(wheel, filename)?;
     let names: Vec<String> = archive
         .file_names()
         .filter_map(|n| n.ok().map(|n| n.into_owned()))
