@@ -100,7 +100,7 @@ impl Chain<'_> {
     pub fn run(&mut self) -> anyhow::Result<Option<Result>> {
         let mut local = Vec::new();
         let fetched = if self.span.runs(Step::Fetch) {
-            let (bytes, sources) = self.fetch("fetch", &self.settings.lock.clone())?;
+            let (bytes, sources) = self.fetch()?;
             local = sources;
             self.span.keep(Step::Fetch, &bytes)?;
             bytes
@@ -164,31 +164,18 @@ impl Chain<'_> {
     where
         S::Error: std::error::Error + Send + Sync + 'static,
     {
-        self.steps.start(self.store);
-        let output = self
-            .store
-            .run_stage::<S>(input, settings)
-            .map_err(anyhow::Error::new)?;
-        self.steps.done(label, output.origin, self.store);
-        Ok(output)
+        stage_in::<S>(self.store, &mut self.steps, label, input, settings)
     }
 
-    /// Fetches a lock; returns the manifest's bytes and the local sources read.
-    fn fetch(
-        &mut self,
-        label: &str,
-        lock: &Path,
-    ) -> anyhow::Result<(Vec<u8>, Vec<pyfod_fetch::LocalSource>)> {
-        let settings = if lock == self.settings.lock {
-            self.settings.fetch.clone()
-        } else {
-            self.settings.build_env_fetch()
-        };
-        let input = pyfod_fetch::LockInput::read(lock, &settings)
+    /// Fetches the project's lock; returns the manifest's bytes and the local
+    /// sources read.
+    fn fetch(&mut self) -> anyhow::Result<(Vec<u8>, Vec<pyfod_fetch::LocalSource>)> {
+        let (lock, settings) = (&self.settings.lock, &self.settings.fetch);
+        let input = pyfod_fetch::LockInput::read(lock, settings)
             .with_context(|| format!("cannot read what {} needs", lock.display()))?;
-        let output = self
-            .stage::<pyfod_fetch::Fetch>(label, &input, &settings)
-            .with_context(|| format!("cannot fetch what {} needs", lock.display()))?;
+        let output =
+            stage_in::<pyfod_fetch::Fetch>(self.store, &mut self.steps, "fetch", &input, settings)
+                .with_context(|| format!("cannot fetch what {} needs", lock.display()))?;
         Ok((output.bytes, input.local))
     }
 
@@ -240,21 +227,74 @@ impl Chain<'_> {
         lock: &Path,
         whose: &str,
     ) -> anyhow::Result<pyfod_build_sdist::BuildEnv> {
-        let (bytes, _) = self.fetch(&format!("fetch (build lock{whose})"), lock)?;
-        let input = pyfod_install::WheelsInput::from_manifest(bytes, self.store)
-            .with_context(|| format!("the build lock {} must be all wheels", lock.display()))?;
-        let settings = self.settings.build_env_install();
-        let venv = self.stage::<pyfod_install::Install>(
-            &format!("install (build env{whose})"),
-            &input,
-            &settings,
-        )?;
-        Ok(pyfod_build_sdist::BuildEnv::from_manifest(
-            &venv.bytes,
-            self.store,
-            Some(lock.to_path_buf()),
-        )?)
+        let fetch = if lock == self.settings.lock {
+            self.settings.fetch.clone()
+        } else {
+            self.settings.build_env_fetch()
+        };
+        let python = &self.settings.interpreter;
+        build_env(self.store, &mut self.steps, lock, whose, &fetch, python)
     }
+}
+
+/// A stage through the store's one cached path, its line on `steps`.
+fn stage_in<S: Stage>(
+    store: &Store,
+    steps: &mut Steps,
+    label: &str,
+    input: &S::Input,
+    settings: &S::Settings,
+) -> anyhow::Result<StageOutput<S::Output>>
+where
+    S::Error: std::error::Error + Send + Sync + 'static,
+{
+    steps.start(store);
+    let output = store
+        .run_stage::<S>(input, settings)
+        .map_err(anyhow::Error::new)?;
+    steps.done(label, output.origin, store);
+    Ok(output)
+}
+
+/// A build lock fetched (`fetch`) and installed into the store for `python`
+/// (no prefix: the venv lives where the store keeps it), as a build
+/// environment: for `pyfod build`, and for `pyfod lock-build` between its rounds.
+pub fn build_env(
+    store: &Store,
+    steps: &mut Steps,
+    lock: &Path,
+    whose: &str,
+    fetch: &pyfod_fetch::Settings,
+    python: &pyfod_python::Interpreter,
+) -> anyhow::Result<pyfod_build_sdist::BuildEnv> {
+    let install = pyfod_install::Settings {
+        layout: pyfod_install::Layout::at(PathBuf::new()),
+        interpreter: python.clone(),
+    };
+    let input = pyfod_fetch::LockInput::read(lock, fetch)
+        .with_context(|| format!("cannot read what {} needs", lock.display()))?;
+    let fetched = stage_in::<pyfod_fetch::Fetch>(
+        store,
+        steps,
+        &format!("fetch (build lock{whose})"),
+        &input,
+        fetch,
+    )
+    .with_context(|| format!("cannot fetch what {} needs", lock.display()))?;
+    let wheels = pyfod_install::WheelsInput::from_manifest(fetched.bytes, store)
+        .with_context(|| format!("the build lock {} must be all wheels", lock.display()))?;
+    let venv = stage_in::<pyfod_install::Install>(
+        store,
+        steps,
+        &format!("install (build env{whose})"),
+        &wheels,
+        &install,
+    )?;
+    Ok(pyfod_build_sdist::BuildEnv::from_manifest(
+        &venv.bytes,
+        store,
+        Some(lock.to_path_buf()),
+    )?)
 }
 
 /// One line per stage on stderr: where its result came from (`cached`,

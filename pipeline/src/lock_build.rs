@@ -7,15 +7,17 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use pyfod_build_sdist::lock_build::{self, BuildLocks};
-use pyfod_build_sdist::{BuildConfig, BuildEnv, BuildEnvs};
+use pyfod_build_sdist::{BuildConfig, BuildEnvs};
 use pyfod_cli::GlobalArgs;
 use pyfod_manifest::{FetchManifest, Manifest};
 use pyfod_store::Store;
+
+use crate::chain::{Steps, build_env};
 
 /// Rounds of asking before giving up: each adds what a backend asked for, and
 /// real backends ask once (their answer does not depend on what they get).
@@ -84,8 +86,9 @@ pub fn execute(command: &LockBuildCommand, global: &GlobalArgs) -> anyhow::Resul
         )
     };
     let mut locks = lock(&requirements)?;
+    let mut steps = Steps::new(global.quiet);
     for round in 1..=ROUNDS {
-        let envs = realise(&locks, &settings.interpreter, &store)?;
+        let envs = realise(&locks, &settings.interpreter, &store, &mut steps)?;
         let asked = lock_build::asked_requirements(&fetch, &envs, &settings, &store)?;
         let mut added = Vec::new();
         for (package, wanted) in asked {
@@ -130,42 +133,21 @@ fn realise(
     locks: &BuildLocks,
     interpreter: &pyfod_python::Interpreter,
     store: &Store,
+    steps: &mut Steps,
 ) -> anyhow::Result<BuildEnvs> {
+    let fetch = pyfod_fetch::Settings::for_target(pyfod_fetch::Target::of(interpreter)?);
     let mut envs = BuildEnvs::default();
     match locks {
-        BuildLocks::Shared(lock) => envs.default = Some(build_env(lock, interpreter, store)?),
+        BuildLocks::Shared(lock) => {
+            envs.default = Some(build_env(store, steps, lock, "", &fetch, interpreter)?);
+        }
         BuildLocks::PerPackage(locks) => {
             for (package, lock) in locks {
-                envs.packages
-                    .insert(package.clone(), build_env(lock, interpreter, store)?);
+                let whose = format!(" for {package}");
+                let env = build_env(store, steps, lock, &whose, &fetch, interpreter)?;
+                envs.packages.insert(package.clone(), env);
             }
         }
     }
     Ok(envs)
-}
-
-fn build_env(
-    lock: &Path,
-    interpreter: &pyfod_python::Interpreter,
-    store: &Store,
-) -> anyhow::Result<BuildEnv> {
-    let target = pyfod_fetch::Target::of(interpreter)?;
-    let settings = pyfod_fetch::Settings::for_target(target);
-    let input = pyfod_fetch::LockInput::read(lock, &settings)
-        .with_context(|| format!("cannot read what {} needs", lock.display()))?;
-    let fetched = store
-        .run_stage::<pyfod_fetch::Fetch>(&input, &settings)
-        .with_context(|| format!("cannot fetch what {} needs", lock.display()))?;
-    let wheels = pyfod_install::WheelsInput::from_manifest(fetched.bytes, store)
-        .with_context(|| format!("the build lock {} must be all wheels", lock.display()))?;
-    let install = pyfod_install::Settings {
-        layout: pyfod_install::Layout::at(PathBuf::new()),
-        interpreter: interpreter.clone(),
-    };
-    let venv = store.run_stage::<pyfod_install::Install>(&wheels, &install)?;
-    Ok(BuildEnv::from_manifest(
-        &venv.bytes,
-        store,
-        Some(lock.to_path_buf()),
-    )?)
 }

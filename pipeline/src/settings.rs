@@ -76,13 +76,6 @@ impl BuildSettings {
         pyfod_fetch::Settings::for_target(self.fetch.target.clone())
     }
 
-    pub fn build_env_install(&self) -> pyfod_install::Settings {
-        pyfod_install::Settings {
-            layout: pyfod_install::Layout::at(PathBuf::new()),
-            interpreter: self.interpreter.clone(),
-        }
-    }
-
     /// What went into the result, for the stale-hash guard: the bytes of each
     /// file read, and each stage's settings by their key digest.
     pub fn inputs(&self, local_sources: &[pyfod_fetch::LocalSource]) -> Vec<InputRecord> {
