@@ -11,6 +11,7 @@
 //! [`schedule`] orders the builds.
 
 pub mod build_system;
+mod cargo;
 pub mod check;
 pub mod command;
 pub mod config;

@@ -560,7 +560,7 @@ impl Context<'_> {
             "PYTHONPATH".to_owned(),
             format!("{}/overlay", place.work.display()),
         );
-        self.rust_vars(&mut vars, place.work, logical);
+        crate::cargo::add_vars(&mut vars, self.settings, self.store, place.work, logical);
         if let (false, Some(jobserver)) = (logical, self.jobserver) {
             // When the compilers run, never what they make: not in the key.
             vars.insert("CARGO_MAKEFLAGS".to_owned(), jobserver.makeflags());
@@ -570,55 +570,6 @@ impl Context<'_> {
             );
         }
         vars
-    }
-
-    /// Cargo's variables: `CARGO_HOME` the store's crate cache (`/cargo` in
-    /// the key), rustup's as the caller has them (not in the key: the
-    /// toolchain's versions are), and the path remapping added to a `RUSTFLAGS`
-    /// the build sets, which makes cargo ignore the config file that
-    /// [`Context::cargo_config`] writes.
-    fn rust_vars(&self, vars: &mut BTreeMap<String, String>, work: &Path, logical: bool) {
-        if !logical {
-            for (name, value) in &self.settings.toolchain.rustup {
-                vars.entry(name.clone()).or_insert_with(|| value.clone());
-            }
-            if self.settings.offline {
-                // Crates from the store's cache only.
-                vars.insert("CARGO_NET_OFFLINE".to_owned(), "true".to_owned());
-            }
-        }
-        let cargo_home = match logical {
-            true => environment::LOGICAL_CARGO_HOME.to_owned(),
-            false => self.store.cargo_home().display().to_string(),
-        };
-        let cargo_home = vars
-            .entry("CARGO_HOME".to_owned())
-            .or_insert(cargo_home)
-            .clone();
-        if let Some(flags) = vars.get_mut("RUSTFLAGS") {
-            for flag in remap_flags(work, &cargo_home) {
-                flags.push(' ');
-                flags.push_str(&flag);
-            }
-        }
-    }
-
-    /// `<work>/.cargo/config.toml`: cargo reads it for a source under `<work>`
-    /// and adds its flags to the package's own (`target.'cfg(all())'`
-    /// rustflags add up across files): the work area and `CARGO_HOME` mapped
-    /// onto `/build` and `/cargo` in what rustc writes.
-    fn cargo_config(&self, root: &Path, vars: &BTreeMap<String, String>) -> Result<(), BuildError> {
-        let cargo_home = vars.get("CARGO_HOME").cloned().unwrap_or_default();
-        // A JSON array of strings is a TOML one.
-        let flags = serde_json::to_string(&remap_flags(root, &cargo_home)).expect("strings");
-        let text = format!(
-            "# Written by pyfod: paths of the build mapped onto fixed ones.\n\
-             [target.'cfg(all())']\nrustflags = {flags}\n"
-        );
-        let dir = root.join(".cargo");
-        fs::create_dir_all(&dir).map_err(|e| BuildError::io("create", &dir, e))?;
-        let path = dir.join("config.toml");
-        fs::write(&path, text).map_err(|e| BuildError::io("write", &path, e))
     }
 
     /// One build: the hooks called, the wheel re-packed. `None` when the backend
@@ -648,7 +599,7 @@ impl Context<'_> {
                     });
                 }
             };
-            let bytes = self.take_wheel(package, backend.work, &filename)?;
+            let bytes = self.take_wheel(package, backend, &filename)?;
             let log_bytes =
                 fs::read(backend.log).map_err(|e| BuildError::io("read", backend.log, e))?;
             let log = self.store.add_blob_bytes(&log_bytes)?;
@@ -721,7 +672,7 @@ impl Context<'_> {
             .filter(|s| !s.is_empty())
             .map(|s| serde_json::to_value(s).expect("strings serialise"));
         let vars = self.vars(&package.name, root, false);
-        self.cargo_config(root, &vars)?;
+        crate::cargo::write_config(root, &vars)?;
         let log = root.join("build.log");
         hooks::start_log(&log, &vars)?;
         let what = format!("{} {version}", package.name);
@@ -781,7 +732,7 @@ impl Context<'_> {
     fn take_wheel(
         &self,
         package: &FetchedPackage,
-        work: &Path,
+        backend: &Backend<'_>,
         filename: &str,
     ) -> Result<Vec<u8>, BuildError> {
         let no_wheel = |detail: String| BuildError::NoWheel {
@@ -804,27 +755,13 @@ impl Context<'_> {
                 )));
             }
         }
-        let path = work.join("wheel").join(filename);
+        let path = backend.work.join("wheel").join(filename);
         let built = fs::read(&path)
             .map_err(|e| no_wheel(format!("{} cannot be read: {e}", path.display())))?;
         // What a backend writes of the build's paths into the dist-info
         // (maturin's SBOM), mapped as the compilers map them.
-        let mut paths = vec![
-            (
-                work.display().to_string(),
-                environment::LOGICAL_WORK.to_owned(),
-            ),
-            (
-                self.store.cargo_home().display().to_string(),
-                environment::LOGICAL_CARGO_HOME.to_owned(),
-            ),
-        ];
-        if let Some(env) = self.build_env {
-            paths.push((
-                env.root.display().to_string(),
-                environment::LOGICAL_BUILD_ENV.to_owned(),
-            ));
-        }
+        let build_env = self.build_env.map(|e| e.root.as_path());
+        let paths = crate::cargo::path_map(backend.work, backend.vars, build_env);
         let epoch = self.settings.config.source_date_epoch();
         crate::repack::repack(&built, epoch, &paths).map_err(|e| BuildError::Repack {
             package: package.name.clone(),
@@ -924,21 +861,4 @@ fn strings(value: serde_json::Value) -> Vec<String> {
             .collect(),
         _ => Vec::new(),
     }
-}
-
-/// rustc's flags that map the work area onto `/build` and `CARGO_HOME` onto
-/// `/cargo` (`--remap-path-prefix`; the later one wins where both match).
-fn remap_flags(work: &Path, cargo_home: &str) -> Vec<String> {
-    let mut flags = vec![format!(
-        "--remap-path-prefix={}={}",
-        work.display(),
-        environment::LOGICAL_WORK
-    )];
-    if !cargo_home.is_empty() {
-        flags.push(format!(
-            "--remap-path-prefix={cargo_home}={}",
-            environment::LOGICAL_CARGO_HOME
-        ));
-    }
-    flags
 }
