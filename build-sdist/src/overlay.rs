@@ -93,48 +93,8 @@ pub fn requires_dist(wheel: &Path, filename: &str) -> Result<Vec<String>, BuildE
         .take(METADATA_MAX)
         .read_to_string(&mut text)
         .map_err(|e| bad(format!("{name}: {e}")))?;
-    Ok(header_values(&text, "Requires-Dist"))
-}
-
-/// The values of the header `field` in an email-style METADATA: the headers
-/// end at the first empty line, and a line starting with white space continues
-/// the one before.
-fn header_values(text: &str, field: &str) -> Vec<String> {
-    let mut values: Vec<String> = Vec::new();
-    let mut current: Option<String> = None;
-    for line in text.lines() {
-        if line.is_empty() {
-            break;
-        }
-        if line.starts_with([' ', '\t']) {
-            if let Some(value) = current.as_mut() {
-                value.push(' ');
-                value.push_str(line.trim());
-            }
-            continue;
-        }
-        values.extend(current.take());
-        current = line
-            .split_once(':')
-            .filter(|(key, _)| key.trim().eq_ignore_ascii_case(field))
-            .map(|(_, value)| value.trim().to_owned());
-    }
-    values.extend(current);
-    values
-}
-
-#[cfg(test)]
-mod tests {
-    use super::header_values;
-
-    #[test]
-    fn requires_dist_lines_stop_at_the_body_and_join_continuations() {
-        let text = "Metadata-Version: 2.1\nName: cffi\nRequires-Dist: pycparser\n\
-                    requires-dist: x ; extra == 'a'\n  and more\nSummary: s\n\n\
-                    Requires-Dist: not-a-header\n";
-        assert_eq!(
-            header_values(text, "Requires-Dist"),
-            ["pycparser", "x ; extra == 'a' and more"]
-        );
-    }
+    Ok(pyfod_python::metadata::header_values(
+        &text,
+        "Requires-Dist",
+    ))
 }

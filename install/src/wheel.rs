@@ -157,13 +157,8 @@ fn check_metadata(
     let wheel = archive
         .text(&format!("{dist_info}/WHEEL"))?
         .ok_or_else(|| bad(format!("it has no {dist_info}/WHEEL")))?;
-    let field = |text: &str, key: &str| -> Vec<String> {
-        text.lines()
-            .take_while(|l| !l.is_empty())
-            .filter_map(|l| l.strip_prefix(key).map(|v| v.trim().to_owned()))
-            .collect()
-    };
-    let wheel_version = field(&wheel, "Wheel-Version:");
+    let field = pyfod_python::metadata::header_values;
+    let wheel_version = field(&wheel, "Wheel-Version");
     match wheel_version.first() {
         Some(v) if v.starts_with("1.") => {}
         Some(v) => {
@@ -173,7 +168,7 @@ fn check_metadata(
         }
         None => return Err(bad("WHEEL has no Wheel-Version".into())),
     }
-    let tags = field(&wheel, "Tag:");
+    let tags = field(&wheel, "Tag");
     if !tags.is_empty() && !parsed.tags().iter().any(|t| tags.contains(t)) {
         return Err(bad(format!(
             "WHEEL says its tags are {}, but its file name says {}",
@@ -184,7 +179,7 @@ fn check_metadata(
     let metadata = archive
         .text(&format!("{dist_info}/METADATA"))?
         .ok_or_else(|| bad(format!("it has no {dist_info}/METADATA")))?;
-    let (meta_name, meta_version) = (field(&metadata, "Name:"), field(&metadata, "Version:"));
+    let (meta_name, meta_version) = (field(&metadata, "Name"), field(&metadata, "Version"));
     match (meta_name.first(), meta_version.first()) {
         (Some(n), Some(v))
             if normalise_name(n) == normalise_name(name) && same_version(v, version) =>

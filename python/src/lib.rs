@@ -1,10 +1,12 @@
 //! The Python packaging vocabulary every stage speaks, below all of them: the
 //! interpreter a build is for ([`Interpreter`], asked once), wheel file names
-//! ([`WheelFilename`]), RECORD rows ([`record`]) and package names ([`name`]).
+//! ([`WheelFilename`]), RECORD rows ([`record`]), METADATA and WHEEL headers
+//! ([`metadata`]) and package names ([`name`]).
 //! One parser of each, so two stages never disagree about what a name means.
 
 pub mod interpreter;
 pub mod limits;
+pub mod metadata;
 pub mod name;
 pub mod record;
 pub mod wheel_filename;
