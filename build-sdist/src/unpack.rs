@@ -265,27 +265,38 @@ mod tests {
         gz.finish().unwrap()
     }
 
-    fn unpack(members: &[(&str, tar::EntryType, &str)]) -> Result<PathBuf, BuildError> {
-        let dir = tempfile::tempdir().unwrap().keep();
-        let archive = dir.join("p-1.tar.gz");
+    /// The source tree unpacked in a directory removed when the result drops.
+    fn unpack(
+        members: &[(&str, tar::EntryType, &str)],
+    ) -> (tempfile::TempDir, Result<PathBuf, BuildError>) {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("p-1.tar.gz");
         fs::write(&archive, tar_gz(members)).unwrap();
-        unpack_sdist(&archive, "p-1.tar.gz", &dir.join("out"), &Limits::default())
+        let src = unpack_sdist(
+            &archive,
+            "p-1.tar.gz",
+            &dir.path().join("out"),
+            &Limits::default(),
+        );
+        (dir, src)
     }
 
     #[test]
     fn returns_the_single_top_level_directory() {
-        let src = unpack(&[
+        let (_dir, src) = unpack(&[
             ("p-1/pyproject.toml", tar::EntryType::Regular, "x"),
             ("p-1/p/__init__.py", tar::EntryType::Regular, ""),
-        ])
-        .unwrap();
+        ]);
+        let src = src.unwrap();
         assert!(src.ends_with("out/p-1"));
         assert_eq!(fs::read_to_string(src.join("pyproject.toml")).unwrap(), "x");
     }
 
     #[test]
     fn refuses_parent_components() {
-        let error = unpack(&[("p-1/../../evil", tar::EntryType::Regular, "x")]).unwrap_err();
+        let error = unpack(&[("p-1/../../evil", tar::EntryType::Regular, "x")])
+            .1
+            .unwrap_err();
         assert!(
             error.to_string().contains("outside the source tree"),
             "{error}"
@@ -294,7 +305,9 @@ mod tests {
 
     #[test]
     fn refuses_symlinks_out_of_the_tree_and_writes_through_them() {
-        let error = unpack(&[("p-1/link", tar::EntryType::Symlink, "../../etc")]).unwrap_err();
+        let error = unpack(&[("p-1/link", tar::EntryType::Symlink, "../../etc")])
+            .1
+            .unwrap_err();
         assert!(
             error.to_string().contains("outside the source tree"),
             "{error}"
@@ -303,6 +316,7 @@ mod tests {
             ("p-1/link", tar::EntryType::Symlink, "."),
             ("p-1/link/file", tar::EntryType::Regular, "x"),
         ])
+        .1
         .unwrap_err();
         assert!(error.to_string().contains("through the symlink"), "{error}");
     }
