@@ -230,6 +230,19 @@ impl Store {
         TempEntry::new(&self.root.join("tmp"))
     }
 
+    /// A work area at `tmp/<stem>-<n>`, the first `n` no one holds: the same
+    /// path from one run to the next (see [`TempEntry`]).
+    pub fn named_temp_entry(&self, stem: &str) -> Result<TempEntry, StoreError> {
+        TempEntry::named(&self.root.join("tmp"), stem)
+    }
+
+    /// The compiler cache's directory (`CCACHE_DIR`) when `[build]
+    /// compiler-cache` is set. ccache keys each object by its compiler, flags
+    /// and preprocessed source, and locks its own files.
+    pub fn compiler_cache_dir(&self) -> PathBuf {
+        self.root.join("ccache")
+    }
+
     /// `CARGO_HOME` for builds: the crates cargo downloads, shared by every
     /// build. Cargo names each by crate, version and registry, checks it
     /// against the checksum in `Cargo.lock`, and locks the cache itself.

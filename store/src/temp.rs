@@ -50,8 +50,50 @@ impl TempEntry {
         }
     }
 
+    /// The first free one of `<stem>-0`, `<stem>-1`, …: a work area whose path
+    /// is the same from one run to the next, for tools that key on it (a
+    /// compiler cache hashes the paths in a compiler's arguments). What a dead
+    /// writer left there is removed first.
+    pub(crate) fn named(tmp: &Path, stem: &str) -> Result<TempEntry, StoreError> {
+        for slot in 0.. {
+            let id = format!("{stem}-{slot}");
+            let lock_path = tmp.join(format!("{id}.lock"));
+            let file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&lock_path)
+                .map_err(|e| StoreError::io("create", &lock_path, e))?;
+            if file.try_lock().is_err() {
+                continue;
+            }
+            // A sweeper may have removed the file between our open and our lock:
+            // then the lock is on a name no one sees, and another may hold the new one.
+            if !same_file(&file, &lock_path) {
+                continue;
+            }
+            let path = tmp.join(&id);
+            remove_any(&path);
+            return Ok(TempEntry {
+                path,
+                lock_path,
+                _lock: file,
+            });
+        }
+        unreachable!("some slot is free")
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Whether `path` still names the open `file`.
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 

@@ -217,6 +217,28 @@ fn a_live_writers_work_is_not_swept() {
 }
 
 #[test]
+fn named_work_areas_keep_their_path_and_are_never_shared() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // What a killed writer left: its unlocked lock file and half its work.
+    let tmp = dir.path().join("tmp");
+    fs::write(tmp.join("lxml-6.0.0-0.lock"), b"").unwrap();
+    fs::create_dir(tmp.join("lxml-6.0.0-0")).unwrap();
+    fs::write(tmp.join("lxml-6.0.0-0/stale.o"), b"x").unwrap();
+
+    let first = store.named_temp_entry("lxml-6.0.0").unwrap();
+    assert_eq!(first.path(), tmp.join("lxml-6.0.0-0"));
+    assert!(!first.path().exists(), "the dead writer's work is removed");
+    let second = store.named_temp_entry("lxml-6.0.0").unwrap();
+    assert_eq!(second.path(), tmp.join("lxml-6.0.0-1"));
+    drop(first);
+    let again = store.named_temp_entry("lxml-6.0.0").unwrap();
+    assert_eq!(again.path(), tmp.join("lxml-6.0.0-0"));
+    drop((second, again));
+    assert!(tmp_is_empty(dir.path()));
+}
+
+#[test]
 fn blobs_are_verified_before_they_enter() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
