@@ -41,6 +41,11 @@ pub struct BuildConfig {
     /// would be alone, so no wheel changes: not in keys.
     #[serde(skip_serializing)]
     pub parallel_extensions: Option<bool>,
+    /// A compiler cache the builds' C and C++ compilers run through: `ccache`,
+    /// or its path [default: none]. Its objects are in the store's `ccache/`.
+    /// It changes no wheel: not in keys; `--check` builds without it.
+    #[serde(skip_serializing)]
+    pub compiler_cache: Option<String>,
     /// pkg-config modules the builds link against (`libxml-2.0`, `libpq`, …):
     /// their versions are part of every build's key and of the build's recorded
     /// inputs, so an upgraded system library rebuilds, and the stale-hash guard

@@ -14,6 +14,7 @@ pub mod build_system;
 mod cargo;
 pub mod check;
 pub mod command;
+pub mod compiler_cache;
 pub mod config;
 pub mod environment;
 pub mod failure;
@@ -77,6 +78,9 @@ pub struct Settings {
     /// Report nothing on stderr but errors: not in the key.
     #[serde(skip)]
     pub quiet: bool,
+    /// `[build] compiler-cache`, found: it changes no wheel, not in the key.
+    #[serde(skip)]
+    pub compiler_cache: Option<compiler_cache::CompilerCache>,
 }
 
 fn build_identity<S: serde::Serializer>(
@@ -101,6 +105,11 @@ impl Settings {
             .collect::<Vec<_>>()
             .join(":");
         let toolchain = toolchain::Toolchain::probe(&path, |name| std::env::var(name).ok());
+        let compiler_cache = config
+            .compiler_cache
+            .as_deref()
+            .map(|name| compiler_cache::CompilerCache::find(name, &path))
+            .transpose()?;
         let timeout = config.timeout()?;
         let limits = config.limits()?;
         Ok(Settings {
@@ -115,6 +124,7 @@ impl Settings {
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             offline: false,
             quiet: false,
+            compiler_cache,
         })
     }
 }
@@ -221,6 +231,10 @@ pub enum BuildError {
     Process(#[from] pyfod_process::ProcessError),
     #[error("[build] timeout: {0}")]
     Timeout(String),
+    #[error(
+        "[build] compiler-cache = \"{name}\": {detail}; install ccache (Debian: `apt-get install ccache`) or name its path, or remove the setting"
+    )]
+    CompilerCache { name: String, detail: String },
     #[error("[build] max-unpacked-size: {0}")]
     Size(String),
     #[error("the sdist {sdist} cannot be unpacked: {detail}")]

@@ -347,13 +347,19 @@ impl Context<'_> {
     /// `<work>/<name>-<version>`, which the compiler will see as
     /// `/build/<name>-<version>`.
     fn prepare(&self, package: &FetchedPackage, version: &str) -> Result<Prepared, BuildError> {
-        let work = self.store.temp_entry()?;
-        let root = work.path().to_path_buf();
-        fs::create_dir(&root).map_err(|e| BuildError::io("create", &root, e))?;
-        let tree = root.join(format!(
+        let stem = file_name_safe(&format!(
             "{}-{version}",
             pyfod_python::normalise_name(&package.name)
         ));
+        // The compiler cache hashes the paths in the compilers' arguments: the
+        // same work area each time, so that they are the same.
+        let work = match self.compiler_cache() {
+            Some(_) => self.store.named_temp_entry(&stem)?,
+            None => self.store.temp_entry()?,
+        };
+        let root = work.path().to_path_buf();
+        fs::create_dir(&root).map_err(|e| BuildError::io("create", &root, e))?;
+        let tree = root.join(&stem);
         let source = match &package.artifact {
             Artifact::Sdist(file) => {
                 let unpacked = root.join("unpacked");
@@ -539,6 +545,14 @@ impl Context<'_> {
         }
     }
 
+    /// The compiler cache, unless this is a `--check` build: a check compiles.
+    fn compiler_cache(&self) -> Option<&crate::compiler_cache::CompilerCache> {
+        self.settings
+            .compiler_cache
+            .as_ref()
+            .filter(|_| !self.settings.check)
+    }
+
     /// The build's variables, for the real work area or for the cache key.
     fn vars(&self, package: &str, work: &Path, logical: bool) -> BTreeMap<String, String> {
         let place = if logical {
@@ -561,6 +575,9 @@ impl Context<'_> {
             format!("{}/overlay", place.work.display()),
         );
         crate::cargo::add_vars(&mut vars, self.settings, self.store, place.work, logical);
+        if let (false, Some(cache)) = (logical, self.compiler_cache()) {
+            cache.add_vars(&mut vars, work, &self.store.compiler_cache_dir());
+        }
         if let (false, Some(jobserver)) = (logical, self.jobserver) {
             // When the compilers run, never what they make: not in the key.
             vars.insert("CARGO_MAKEFLAGS".to_owned(), jobserver.makeflags());
@@ -599,6 +616,9 @@ impl Context<'_> {
                     });
                 }
             };
+            if let Some(stats) = crate::compiler_cache::Stats::read(backend.work) {
+                tracing::info!("{} {version}: {stats}", package.name);
+            }
             let bytes = self.take_wheel(package, backend, &filename)?;
             let log_bytes =
                 fs::read(backend.log).map_err(|e| BuildError::io("read", backend.log, e))?;
@@ -673,6 +693,9 @@ impl Context<'_> {
             .map(|s| serde_json::to_value(s).expect("strings serialise"));
         let vars = self.vars(&package.name, root, false);
         crate::cargo::write_config(root, &vars)?;
+        if let Some(cache) = self.compiler_cache() {
+            cache.write_links(root)?;
+        }
         let log = root.join("build.log");
         hooks::start_log(&log, &vars)?;
         let what = format!("{} {version}", package.name);
@@ -843,6 +866,16 @@ impl<'a> Source<'a> {
             hash_from_lock,
         }
     }
+}
+
+/// `name-version` as one file name: a lock's version is not trusted to be one.
+fn file_name_safe(stem: &str) -> String {
+    stem.chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '_' | '+' | '-' | '!' => c,
+            _ => '_',
+        })
+        .collect()
 }
 
 /// The version field of a wheel's file name.

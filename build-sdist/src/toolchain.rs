@@ -10,12 +10,15 @@ use std::process::{Command, Stdio};
 
 use serde::Serialize;
 
-/// The tools whose version is in the key, and the flag that prints it.
-const TOOLS: [(&str, &str); 4] = [
+/// The tools whose version is in the key, and the flag that prints it. ccache
+/// is one because meson puts it before the compiler by itself when it is on
+/// `PATH`, and a package may record its compiler's command (numpy does).
+const TOOLS: [(&str, &str); 5] = [
     ("cc", "--version"),
     ("c++", "--version"),
     ("rustc", "-vV"),
     ("cargo", "-V"),
+    ("ccache", "--version"),
 ];
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

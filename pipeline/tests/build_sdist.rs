@@ -431,6 +431,26 @@ fn failures_say_what_where_and_what_to_do() {
                 "logs/zlibext-1.0.log",
             ],
         ),
+        // A compiler cache that is not ccache, or not there: the setting, what
+        // was found, what to do.
+        (
+            "manyext",
+            "compiler-cache = \"gcc\"\n",
+            &[],
+            1,
+            &[
+                "[build] compiler-cache = \"gcc\"",
+                "is not ccache (it says \"gcc",
+                "install ccache",
+            ],
+        ),
+        (
+            "manyext",
+            "compiler-cache = \"pyfod-no-such-cache\"\n",
+            &[],
+            1,
+            &["it is not on the builds' PATH", "or remove the setting"],
+        ),
     ];
     for (source, config, extra, code, said) in cases {
         let Some((_project, store, got, stderr)) =
@@ -504,6 +524,86 @@ fn extension_modules_compile_in_parallel_into_the_same_wheel() {
     );
     assert_eq!(serial, parallel, "parallel compiles changed the wheel");
     assert_eq!(serial, off);
+}
+
+/// `[build] compiler-cache = "ccache"`: when only the build environment changed
+/// (flit_core leaves the build lock), the rebuild takes every object from the
+/// cache, and its wheel is the one a store without the cache builds, byte for
+/// byte. `--check` compiles: the cache is not used.
+#[test]
+fn a_compiler_cache_reuses_objects_when_only_the_build_environment_changed() {
+    let test = "compiler_cache";
+    if !tool_available("ccache", test) {
+        return;
+    }
+    let Some(project) = project(
+        test,
+        &[("manyext", "manyext", "1.0")],
+        false,
+        "compiler-cache = \"ccache\"\n",
+    ) else {
+        return;
+    };
+    let build = |store: &Path, extra: &[&str]| {
+        let (fetch, env) = project.fetch(store);
+        let out = project.dir.join("wheels.manifest");
+        let output = project.build_sdist(store, &fetch, &env, &out, extra);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stderr}");
+        let manifest = wheels(&out);
+        let wheel = manifest
+            .wheels
+            .iter()
+            .find(|w| w.name == "manyext")
+            .unwrap();
+        (wheel.wheel.sha256, stderr)
+    };
+    let store = project.dir.join("store");
+    let (first, said) = build(&store, &["-v"]);
+    assert!(
+        said.contains("manyext 1.0: 0/4 compilations from the cache"),
+        "{said}"
+    );
+    // The header's path, found through an absolute include directory, as the
+    // prefix map writes it: a cache that made paths relative would change it.
+    let module = member(&store.join("blobs/sha256").join(first.to_hex()), ".so");
+    let header = b"/build/manyext-1.0/src/include/manyext_module.h\0";
+    assert!(module.windows(header.len()).any(|w| w == header));
+
+    let build_project = project.app.join("build/pyproject.toml");
+    let text = fs::read_to_string(&build_project).unwrap();
+    fs::write(&build_project, text.replace(", \"flit_core\"", "")).unwrap();
+    uv_ok(
+        &project.app.join("build"),
+        &project.dir.join("uv-cache"),
+        &[
+            "lock",
+            "--index-url",
+            &project.index.url(),
+            "--python",
+            "python3",
+        ],
+    );
+    let (second, said) = build(&store, &["-v"]);
+    assert!(
+        said.contains("manyext 1.0: 4/4 compilations from the cache"),
+        "{said}"
+    );
+    assert_eq!(first, second, "objects from the cache changed the wheel");
+
+    let (checked, said) = build(&store, &["-v", "--check"]);
+    assert!(
+        !said.contains("from the cache"),
+        "--check used the cache: {said}"
+    );
+    assert_eq!(checked, first);
+
+    let config = project.app.join("pyfod.toml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, text.replace("compiler-cache = \"ccache\"\n", "")).unwrap();
+    let (without, said) = build(&project.dir.join("store-without"), &["-v"]);
+    assert!(!said.contains("from the cache"), "{said}");
+    assert_eq!(without, first, "the cache's wheel is not the compiler's");
 }
 
 /// `--jobs` is the total: two builds of four extension modules each, with
