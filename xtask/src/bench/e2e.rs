@@ -206,7 +206,7 @@ impl Floor {
 }
 
 /// The version the lock pins for `name`.
-fn locked_version(lock: &str, name: &str) -> Option<String> {
+pub(super) fn locked_version(lock: &str, name: &str) -> Option<String> {
     let marker = format!("name = \"{name}\"\nversion = \"");
     let start = lock.find(&marker)? + marker.len();
     let end = lock[start..].find('"')?;

@@ -3,6 +3,7 @@
 //! as medians and ratios. Benchmarks are never tests: timings belong here.
 
 mod build;
+mod ccache;
 mod e2e;
 mod hash;
 mod install;
@@ -19,9 +20,12 @@ use pyfod_tests::{VenvShape, venv_like_tree};
 use crate::measure::{Run, median};
 
 /// The suites `cargo xtask bench` runs with none named: those that need no
-/// network. `build`, `e2e` and `remote` use the package registry and take minutes.
+/// network. `build`, `e2e`, `ccache` and `remote` use the package registry and
+/// take minutes.
 const SUITES: &[&str] = &["hash", "scrub", "install"];
-const ALL_SUITES: &[&str] = &["hash", "scrub", "install", "build", "e2e", "remote"];
+const ALL_SUITES: &[&str] = &[
+    "hash", "scrub", "install", "build", "e2e", "ccache", "remote",
+];
 
 pub fn run(suites: &[&str]) -> anyhow::Result<()> {
     let suites: Vec<&str> = if suites.is_empty() {
@@ -36,6 +40,7 @@ pub fn run(suites: &[&str]) -> anyhow::Result<()> {
             "install" => install::run()?,
             "build" => build::run()?,
             "e2e" => e2e::run()?,
+            "ccache" => ccache::run()?,
             "remote" => remote::run()?,
             "all" => run(ALL_SUITES)?,
             other => anyhow::bail!(
