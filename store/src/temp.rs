@@ -55,6 +55,14 @@ impl TempEntry {
     /// compiler cache hashes the paths in a compiler's arguments). What a dead
     /// writer left there is removed first.
     pub(crate) fn named(tmp: &Path, stem: &str) -> Result<TempEntry, StoreError> {
+        // The stem is made of a lock's name and version: one plain file name only.
+        if !crate::entry::is_plain_name(stem) {
+            return Err(StoreError::io(
+                "name a work area",
+                &tmp.join(stem),
+                io::Error::new(io::ErrorKind::InvalidInput, "not a plain file name"),
+            ));
+        }
         for slot in 0.. {
             let id = format!("{stem}-{slot}");
             let lock_path = tmp.join(format!("{id}.lock"));

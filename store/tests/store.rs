@@ -236,6 +236,9 @@ fn named_work_areas_keep_their_path_and_are_never_shared() {
     assert_eq!(again.path(), tmp.join("lxml-6.0.0-0"));
     drop((second, again));
     assert!(tmp_is_empty(dir.path()));
+    // A name from a lock is one file name, never a path out of tmp/.
+    assert!(store.named_temp_entry("../escape").is_err());
+    assert!(tmp_is_empty(dir.path()));
 }
 
 #[test]
