@@ -616,7 +616,9 @@ impl Context<'_> {
                     });
                 }
             };
-            if let Some(stats) = crate::compiler_cache::Stats::read(backend.work) {
+            if self.compiler_cache().is_some()
+                && let Some(stats) = crate::compiler_cache::Stats::read(backend.work)
+            {
                 tracing::info!("{} {version}: {stats}", package.name);
             }
             let bytes = self.take_wheel(package, backend, &filename)?;

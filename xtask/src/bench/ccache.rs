@@ -70,36 +70,25 @@ pub fn run() -> anyhow::Result<()> {
         ],
         &[44, 12, 10, 28],
     );
-    table.row(&[
-        "cold, without the cache".to_owned(),
-        seconds(plain_cold.wall),
-        "1".to_owned(),
-        String::new(),
-    ]);
-    table.row(&[
-        "cold, with the cache, empty".to_owned(),
-        seconds(cold.wall),
-        format!(
-            "{:.3}",
-            cold.wall.as_secs_f64() / plain_cold.wall.as_secs_f64()
-        ),
-        format!("{}/{}", filled.0, filled.1),
-    ]);
-    table.row(&[
-        "after the change, without the cache".to_owned(),
-        seconds(without.wall),
-        "1".to_owned(),
-        String::new(),
-    ]);
-    table.row(&[
-        "after the change, with the cache".to_owned(),
-        seconds(with.wall),
-        format!(
-            "{:.3}",
-            with.wall.as_secs_f64() / without.wall.as_secs_f64()
-        ),
-        format!("{}/{}", reused.0, reused.1),
-    ]);
+    let pairs = [
+        ("cold", &plain_cold, &cold, filled),
+        ("after the change", &without, &with, reused),
+    ];
+    for (when, plain, cached, (hits, of)) in pairs {
+        let ratio = cached.wall.as_secs_f64() / plain.wall.as_secs_f64();
+        table.row(&[
+            format!("{when}, without the cache"),
+            seconds(plain.wall),
+            "1".to_owned(),
+            String::new(),
+        ]);
+        table.row(&[
+            format!("{when}, with the cache"),
+            seconds(cached.wall),
+            format!("{ratio:.3}"),
+            format!("{hits}/{of}"),
+        ]);
+    }
     println!("\nThe same hash with and without the cache, before and after: {hash}");
     Ok(())
 }
